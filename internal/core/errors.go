@@ -1,0 +1,20 @@
+package core
+
+import "errors"
+
+// Sentinel errors. Adapters map them to protocol status codes in one place;
+// the wrapped message carries the human-readable reason.
+var (
+	// ErrNotFound: the named product, release, channel, device or update does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the object already exists (a product name, a release version).
+	ErrConflict = errors.New("already exists")
+	// ErrInvalid: the input is malformed or out of range.
+	ErrInvalid = errors.New("invalid input")
+	// ErrTooLarge: an upload exceeds the configured limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrUnauthorized: a credential is missing or wrong.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrAmbiguous: a device ID names devices in more than one product.
+	ErrAmbiguous = errors.New("ambiguous")
+)

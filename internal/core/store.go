@@ -1,0 +1,98 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps Ferry's metadata. Implementations: internal/store/sqlite (the
+// embedded default) and, later, PostgreSQL; all pass coretest.StoreSuite.
+//
+// Lookups return an error wrapping ErrNotFound when nothing matches; Create
+// methods return one wrapping ErrConflict when a unique key is taken. Times
+// are stored in UTC with at least millisecond precision.
+type Store interface {
+	// Tx runs fn in one transaction that serialises with other writers,
+	// passing a Store bound to it. It commits when fn returns nil and rolls
+	// back otherwise, returning fn's error. Nested Tx calls on the bound
+	// Store run inside the same transaction.
+	Tx(ctx context.Context, fn func(Store) error) error
+
+	// CreateProduct inserts p and sets p.ID. ErrConflict if the name is taken.
+	CreateProduct(ctx context.Context, p *Product) error
+	// ProductByName returns the product called name.
+	ProductByName(ctx context.Context, name string) (Product, error)
+	// Products lists all products ordered by name.
+	Products(ctx context.Context) ([]Product, error)
+
+	// CreateRelease inserts r and sets r.ID. ErrConflict if the product
+	// already has that version.
+	CreateRelease(ctx context.Context, r *Release) error
+	// Release returns the release with the given ID.
+	Release(ctx context.Context, id int64) (Release, error)
+	// ReleaseByVersion returns the product's release with exactly that version text.
+	ReleaseByVersion(ctx context.Context, productID int64, version string) (Release, error)
+	// ReleaseBySHA256 returns the product's newest release with that image.
+	ReleaseBySHA256(ctx context.Context, productID int64, sha256 string) (Release, error)
+	// Releases lists a product's releases, newest first.
+	Releases(ctx context.Context, productID int64) ([]Release, error)
+
+	// SetChannel creates the channel or points it at c.ReleaseID.
+	SetChannel(ctx context.Context, c Channel) error
+	// Channel returns one channel of a product.
+	Channel(ctx context.Context, productID int64, name string) (Channel, error)
+	// Channels lists a product's channels ordered by name.
+	Channels(ctx context.Context, productID int64) ([]Channel, error)
+
+	// CreateDevice inserts d and sets d.ID. ErrConflict if the product
+	// already has a device of that name.
+	CreateDevice(ctx context.Context, d *Device) error
+	// Device returns a product's device by name.
+	Device(ctx context.Context, productID int64, name string) (Device, error)
+	// DevicesNamed returns the devices called name in every product,
+	// ordered by product ID; an empty slice (not ErrNotFound) if none.
+	DevicesNamed(ctx context.Context, name string) ([]Device, error)
+	// Devices lists devices matching f with their latest update, ordered
+	// by product ID then name.
+	Devices(ctx context.Context, f DeviceFilter) ([]DeviceStatus, error)
+	// SaveDevice writes d's mutable fields: channel, version, image hash,
+	// attributes and last seen. ErrNotFound if d.ID does not exist.
+	SaveDevice(ctx context.Context, d Device) error
+	// TouchDevices applies batched hot-path writes: for each device ID, last
+	// seen moves forward to at least Seen and Bytes is added to bytes
+	// served. Unknown IDs are ignored.
+	TouchDevices(ctx context.Context, touches map[int64]Touch) error
+
+	// CreateUpdate inserts u and sets u.ID.
+	CreateUpdate(ctx context.Context, u *Update) error
+	// Update returns the update with the given ID.
+	Update(ctx context.Context, id int64) (Update, error)
+	// OpenUpdate returns the device's update that is not finished.
+	OpenUpdate(ctx context.Context, deviceID int64) (Update, error)
+	// Updates lists a device's updates, newest first.
+	Updates(ctx context.Context, deviceID int64) ([]Update, error)
+	// SaveUpdate writes u's state, reason, progress, updated and finished
+	// times. ErrNotFound if u.ID does not exist.
+	SaveUpdate(ctx context.Context, u Update) error
+	// Failures counts the device's updates to the release that finished as
+	// failed at or after since, and returns when the last of them finished.
+	Failures(ctx context.Context, deviceID, releaseID int64, since time.Time) (int, time.Time, error)
+
+	// AddEvent appends e to its device's history and sets e.ID.
+	AddEvent(ctx context.Context, e *Event) error
+	// Events returns a device's history, oldest first.
+	Events(ctx context.Context, deviceID int64) ([]Event, error)
+	// LastEvent returns the newest event of an update.
+	LastEvent(ctx context.Context, updateID int64) (Event, error)
+
+	// CreateToken inserts t and sets t.ID. ErrConflict if the hash exists.
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByHash returns the token whose secret hashes to hash.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+}
+
+// Touch is a batched hot-path write for one device.
+type Touch struct {
+	Seen  time.Time
+	Bytes int64
+}

@@ -1,0 +1,146 @@
+package core
+
+import "time"
+
+// Access is how devices of a product authenticate.
+type Access string
+
+// Access modes.
+const (
+	// AccessPublic serves firmware to anyone, like the classic web server
+	// layout; device IDs are taken at their word.
+	AccessPublic Access = "public"
+	// AccessKey requires the product's enrollment key on every device request.
+	AccessKey Access = "key"
+)
+
+// Product is a kind of device that runs one firmware line.
+type Product struct {
+	ID     int64
+	Name   string
+	Access Access
+	// KeyHash is the lowercase hex SHA-256 of the enrollment key; empty for
+	// public products. The key itself is shown once and never stored.
+	KeyHash   string
+	CreatedAt time.Time
+}
+
+// Digests describe an image: its size and the digests devices check.
+// Hex strings are lowercase.
+type Digests struct {
+	Size   int64
+	CRC32  uint32
+	MD5    string
+	SHA256 string
+}
+
+// Release is one published firmware version of a product. It never changes
+// once created.
+type Release struct {
+	ID        int64
+	ProductID int64
+	Version   string
+	Digests
+	Notes     string
+	CreatedAt time.Time
+}
+
+// DefaultChannel is the channel devices follow unless told otherwise, and
+// the one a release push moves when no channel is named.
+const DefaultChannel = "stable"
+
+// Channel points devices that follow it at a release.
+type Channel struct {
+	ProductID int64
+	Name      string
+	ReleaseID int64
+	UpdatedAt time.Time
+}
+
+// Device is one board as the server knows it. Name is the identity the
+// device states (serial, IMEI, MAC); ID is the store's own key.
+type Device struct {
+	ID        int64
+	ProductID int64
+	Name      string
+	Channel   string
+	// Version is the running version as last reported; empty if the
+	// device never said.
+	Version     string
+	ImageSHA256 string
+	Attributes  map[string]string
+	FirstSeen   time.Time
+	LastSeen    time.Time
+	BytesServed int64
+}
+
+// Update is one device moving to one release: the state machine's record.
+type Update struct {
+	ID          int64
+	DeviceID    int64
+	ReleaseID   int64
+	Version     string // target version, copied from the release
+	FromVersion string // what the device ran when offered; may be empty
+	State       State
+	Reason      string // why it failed or was canceled
+	Progress    int64  // furthest byte count the device reported
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  time.Time // zero while the update is open
+}
+
+// EventKind says what produced a history event.
+type EventKind string
+
+// Event kinds.
+const (
+	EventOffer    EventKind = "offer"    // the server offered an update
+	EventReport   EventKind = "report"   // the device reported a status
+	EventCheckIn  EventKind = "checkin"  // a check-in that changed something
+	EventDecision EventKind = "decision" // the server finished or canceled an update
+)
+
+// Event is one timestamped line of a device's history.
+type Event struct {
+	ID       int64
+	DeviceID int64
+	UpdateID int64 // zero for events about no update (a version change)
+	At       time.Time
+	Kind     EventKind
+	State    State  // reported or decided state; empty for plain check-ins
+	Version  string // version the device reported, when it did
+	Progress int64
+	Detail   string
+	Protocol string // plain, native, ...
+}
+
+// DeviceStatus is a device with its latest update, as listings show it.
+type DeviceStatus struct {
+	Device
+	Latest *Update
+}
+
+// DeviceFilter narrows a device listing. Zero fields match everything.
+type DeviceFilter struct {
+	ProductID int64
+	Version   string
+	State     State // state of the latest update
+	Limit     int   // at most this many; 0 means the store's default of 1000
+}
+
+// Role is what an operator token may do.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin Role = "admin"
+)
+
+// Token is an operator credential. Only its hash is stored.
+type Token struct {
+	ID        int64
+	Name      string
+	Role      Role
+	Hash      string // lowercase hex SHA-256 of the secret
+	CreatedAt time.Time
+}
