@@ -1,0 +1,185 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config holds the update rules' tunables. Zero fields take the defaults
+// documented on each.
+type Config struct {
+	// PollInterval is how long an idle device waits before checking in
+	// again. Default one hour.
+	PollInterval time.Duration
+	// FailLimit failures of one release by one device within CoolDown stop
+	// the release being offered to that device until the cool-down has
+	// passed since the last failure. Default 3.
+	FailLimit int
+	// CoolDown defaults to 24 hours.
+	CoolDown time.Duration
+	// MaxImageSize bounds an uploaded image. Default 128 MiB.
+	MaxImageSize int64
+	// FlushInterval is how often batched last-seen and byte counters are
+	// written. Default 2 seconds.
+	FlushInterval time.Duration
+	// Now returns the current time; tests replace it. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Hour
+	}
+	if c.FailLimit <= 0 {
+		c.FailLimit = 3
+	}
+	if c.CoolDown <= 0 {
+		c.CoolDown = 24 * time.Hour
+	}
+	if c.MaxImageSize <= 0 {
+		c.MaxImageSize = 128 << 20
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 2 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Service is the update core. Its methods are safe for concurrent use.
+type Service struct {
+	store Store
+	blobs Blobs
+	cfg   Config
+	log   *slog.Logger
+
+	// touches batches the writes every device request makes (last seen,
+	// bytes served) so the hot path does not wait on the disk.
+	mu      sync.Mutex
+	touches map[int64]Touch
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewService returns a Service over store and blobs and starts the
+// background flush of batched writes; Close stops it.
+func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Service {
+	s := &Service{
+		store:   store,
+		blobs:   blobs,
+		cfg:     cfg.withDefaults(),
+		log:     logger.With("component", "core"),
+		touches: make(map[int64]Touch),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go s.flushLoop()
+	return s
+}
+
+// Close stops the background flush and writes what is still batched.
+func (s *Service) Close() error {
+	close(s.stop)
+	<-s.done
+	return s.Flush(context.Background())
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+func (s *Service) flushLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Flush(context.Background()); err != nil {
+				s.log.Error("flush device counters", "error", err)
+			}
+		}
+	}
+}
+
+// Flush writes batched last-seen times and byte counters now. On failure
+// the batch is kept and merged into the next one.
+func (s *Service) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	batch := s.touches
+	s.touches = make(map[int64]Touch)
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.store.TouchDevices(ctx, batch); err != nil {
+		s.mu.Lock()
+		for id, t := range batch {
+			s.mergeTouch(id, t)
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("touch %d devices: %w", len(batch), err)
+	}
+	return nil
+}
+
+// mergeTouch adds t to the batch; s.mu must be held.
+func (s *Service) mergeTouch(id int64, t Touch) {
+	cur := s.touches[id]
+	if t.Seen.After(cur.Seen) {
+		cur.Seen = t.Seen
+	}
+	cur.Bytes += t.Bytes
+	s.touches[id] = cur
+}
+
+func (s *Service) touch(deviceID int64, seen time.Time, bytes int64) {
+	s.mu.Lock()
+	s.mergeTouch(deviceID, Touch{Seen: seen, Bytes: bytes})
+	s.mu.Unlock()
+}
+
+// CountBytes records n image bytes served to a device. It never blocks on
+// the store.
+func (s *Service) CountBytes(deviceID, n int64) {
+	if n > 0 {
+		s.touch(deviceID, s.now(), n)
+	}
+}
+
+// newSecret returns a random credential with a recognisable prefix, and the
+// hash under which it is stored.
+func newSecret(prefix string) (secret, hash string) {
+	secret = prefix + rand.Text()
+	return secret, HashSecret(secret)
+}
+
+// HashSecret returns the lowercase hex SHA-256 under which a credential is
+// stored. Credentials are long random strings, so a fast hash suffices.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// secretMatches compares a presented credential with a stored hash in
+// constant time.
+func secretMatches(secret, hash string) bool {
+	got := HashSecret(secret)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1
+}
+
+// notFound reports whether err means "no such object".
+func notFound(err error) bool { return errors.Is(err, ErrNotFound) }
