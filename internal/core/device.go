@@ -157,3 +157,16 @@ func (s *Service) Target(ctx context.Context, p Product, name string) (Release, 
 	r, err := s.ChannelRelease(ctx, p, dev.Channel)
 	return r, dev, err
 }
+
+// DeviceRowID returns the store key of a product's device, for counting the
+// bytes served to it.
+func (s *Service) DeviceRowID(ctx context.Context, p Product, name string) (int64, error) {
+	if err := ValidateDeviceID(name); err != nil {
+		return 0, err
+	}
+	d, err := s.store.Device(ctx, p.ID, name)
+	if err != nil {
+		return 0, fmt.Errorf("device %s of %s: %w", name, p.Name, err)
+	}
+	return d.ID, nil
+}

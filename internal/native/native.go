@@ -1,0 +1,209 @@
+// Package native adapts Ferry's own JSON device protocol to the update
+// core: a check-in that answers "nothing to do" or an offer, immutable
+// content-addressed image downloads, and status reports. Answers are kept
+// small because devices pay per byte. See docs/protocol.md.
+package native
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/httpkit"
+	"github.com/ferry-ota/ferry/internal/plain"
+)
+
+// Protocol names this adapter in device histories.
+const Protocol = "native"
+
+// maxBody bounds a check-in or status body: 32 attributes of the largest
+// size fit with room to spare.
+const maxBody = 16 << 10
+
+// Handler serves the native protocol under /device/v1/.
+type Handler struct {
+	svc   *core.Service
+	log   *slog.Logger
+	stall time.Duration
+	mux   *http.ServeMux
+}
+
+// New returns a Handler. stall is how long a download may make no progress
+// before its connection is closed.
+func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
+	h := &Handler{svc: svc, log: logger.With("component", "native"), stall: stall, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /device/v1/{product}/checkin", h.handleCheckIn)
+	h.mux.HandleFunc("GET /device/v1/{product}/img/{sha256}", h.handleImage)
+	h.mux.HandleFunc("POST /device/v1/{product}/status", h.handleStatus)
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpkit.Status(err)
+	httpkit.LogError(h.log, r, status, err)
+	httpkit.JSONError(w, status, msg)
+}
+
+func (h *Handler) product(r *http.Request) (core.Product, error) {
+	return h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+}
+
+// decode reads a bounded JSON body. Unknown fields are ignored so newer
+// devices can talk to older servers.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fmt.Errorf("%w: body is not the expected JSON: %v", core.ErrInvalid, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: body has data after the JSON object", core.ErrInvalid)
+	}
+	return nil
+}
+
+type checkInRequest struct {
+	ID      string            `json:"id"`
+	Version string            `json:"version"`
+	SHA256  string            `json:"sha256"`
+	Attrs   map[string]string `json:"attrs"`
+}
+
+type offer struct {
+	ID      int64  `json:"id"`
+	Version string `json:"version"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	MD5     string `json:"md5"`
+	CRC32   string `json:"crc32"`
+	URL     string `json:"url"`
+	Format  string `json:"format"`
+}
+
+type checkInResponse struct {
+	Poll   int64  `json:"poll"`
+	Update *offer `json:"update,omitempty"`
+}
+
+func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
+	var req checkInRequest
+	if err := decode(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p, err := h.product(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+
+	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{
+		Device: req.ID, Version: req.Version, ImageSHA256: req.SHA256, Attributes: req.Attrs, Protocol: Protocol,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+
+	resp := checkInResponse{Poll: int64(dec.Poll / time.Second)}
+	if dec.Update != nil {
+		rel := dec.Release
+		resp.Update = &offer{
+			ID: dec.Update.ID, Version: rel.Version, Size: rel.Size, SHA256: rel.SHA256, MD5: rel.MD5,
+			CRC32: fmt.Sprintf("%08x", rel.CRC32), URL: ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(req.ID), Format: "full",
+		}
+	}
+	httpkit.JSON(w, http.StatusOK, resp)
+}
+
+// ImageURL is the path under which a product's image is downloaded.
+func ImageURL(product, sha256 string) string {
+	return "/device/v1/" + product + "/img/" + sha256
+}
+
+func (h *Handler) handleImage(w http.ResponseWriter, r *http.Request) {
+	p, err := h.product(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rel, err := h.svc.ImageRelease(r.Context(), p, r.PathValue("sha256"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var devID int64
+	if id := r.URL.Query().Get("id"); id != "" {
+		if devID, err = h.svc.DeviceRowID(r.Context(), p, id); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	img, err := h.svc.OpenImage(r.Context(), rel)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer img.Close()
+
+	// An image never changes under its address, so caches may keep it;
+	// private products' images must not sit in shared caches.
+	cache := "public, max-age=31536000, immutable"
+	if p.Access != core.AccessPublic {
+		cache = "private, max-age=31536000, immutable"
+	}
+	n := httpkit.ServeImage(w, r, httpkit.Image{
+		Content: img, ETag: plain.ETag(rel), ContentType: "application/octet-stream", CacheControl: cache,
+	}, h.stall)
+	if devID != 0 {
+		h.svc.CountBytes(devID, n)
+	}
+}
+
+type statusRequest struct {
+	ID       string `json:"id"`
+	Update   int64  `json:"update"`
+	State    string `json:"state"`
+	Progress int64  `json:"progress"`
+	Detail   string `json:"detail"`
+}
+
+func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
+	var req statusRequest
+	if err := decode(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p, err := h.product(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if req.Update < 0 {
+		h.fail(w, r, fmt.Errorf("%w: update id %d is negative", core.ErrInvalid, req.Update))
+		return
+	}
+
+	_, err = h.svc.Report(r.Context(), p, core.Report{
+		Device: req.ID, UpdateID: req.Update, State: req.State, Progress: req.Progress, Detail: req.Detail,
+		Protocol: Protocol,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

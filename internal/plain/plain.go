@@ -1,0 +1,182 @@
+// Package plain adapts the classic web-server layout of OTA files
+// (version, bin, hash) to the update core, for the smallest clients: every
+// answer is a short text/plain body or the image, always with a
+// Content-Length, and the device's identity and running version are
+// optional query parameters. See docs/protocol.md.
+package plain
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/httpkit"
+)
+
+// Protocol names this adapter in device histories.
+const Protocol = "plain"
+
+// maxForm bounds a POSTed status form.
+const maxForm = 4 << 10
+
+// Handler serves the plain protocol under /fw/.
+type Handler struct {
+	svc   *core.Service
+	log   *slog.Logger
+	stall time.Duration
+	mux   *http.ServeMux
+}
+
+// New returns a Handler. stall is how long a download may make no progress
+// before its connection is closed.
+func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
+	h := &Handler{svc: svc, log: logger.With("component", "plain"), stall: stall, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /fw/{product}/version", h.handleVersion)
+	h.mux.HandleFunc("GET /fw/{product}/bin", h.handleBin)
+	h.mux.HandleFunc("GET /fw/{product}/hash", h.digest(func(r core.Release) string {
+		return fmt.Sprintf("%08x", r.CRC32)
+	}))
+	h.mux.HandleFunc("GET /fw/{product}/md5", h.digest(func(r core.Release) string { return r.MD5 }))
+	h.mux.HandleFunc("GET /fw/{product}/sha256", h.digest(func(r core.Release) string { return r.SHA256 }))
+	h.mux.HandleFunc("GET /fw/{product}/status", h.handleStatus)
+	h.mux.HandleFunc("POST /fw/{product}/status", h.handleStatus)
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpkit.Status(err)
+	httpkit.LogError(h.log, r, status, err)
+	httpkit.Text(w, status, msg)
+}
+
+func (h *Handler) product(r *http.Request) (core.Product, error) {
+	return h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+}
+
+// handleVersion is the check-in: with a device ID it records the device and
+// lets the core decide; without one it answers like a static file.
+func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
+	p, err := h.product(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	device := q.Get("device")
+	if device == "" {
+		rel, err := h.svc.ChannelRelease(r.Context(), p, core.DefaultChannel)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		httpkit.Text(w, http.StatusOK, rel.Version)
+		return
+	}
+
+	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{Device: device, Version: q.Get("version"), Protocol: Protocol})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	want := dec.Want()
+	if want == "" {
+		h.fail(w, r, fmt.Errorf("no release published on channel %s of %s: %w", dec.Device.Channel, p.Name, core.ErrNotFound))
+		return
+	}
+	httpkit.Text(w, http.StatusOK, want)
+}
+
+// target returns the release a request is about: the device's, when it
+// names itself, else the default channel's.
+func (h *Handler) target(ctx context.Context, p core.Product, r *http.Request) (core.Release, core.Device, error) {
+	if device := r.URL.Query().Get("device"); device != "" {
+		return h.svc.Target(ctx, p, device)
+	}
+	rel, err := h.svc.ChannelRelease(ctx, p, core.DefaultChannel)
+	return rel, core.Device{}, err
+}
+
+func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
+	p, err := h.product(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rel, dev, err := h.target(r.Context(), p, r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	img, err := h.svc.OpenImage(r.Context(), rel)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer img.Close()
+
+	n := httpkit.ServeImage(w, r, httpkit.Image{
+		Content: img, ETag: ETag(rel), ContentType: "application/octet-stream",
+	}, h.stall)
+	if dev.ID != 0 {
+		h.svc.CountBytes(dev.ID, n)
+	}
+}
+
+// ETag is the strong validator of a release's image: short, because plain
+// clients pay for every header byte, and unique enough among one
+// product's releases.
+func ETag(r core.Release) string { return `"` + r.SHA256[:16] + `"` }
+
+func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.product(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		rel, _, err := h.target(r.Context(), p, r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		httpkit.Text(w, http.StatusOK, pick(rel))
+	}
+}
+
+func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, fmt.Errorf("%w: status form: %v", core.ErrInvalid, err))
+		return
+	}
+	p, err := h.product(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+
+	in := core.Report{Device: r.Form.Get("device"), State: r.Form.Get("state"), Detail: r.Form.Get("detail"),
+		Protocol: Protocol}
+	if in.Device == "" {
+		h.fail(w, r, fmt.Errorf("%w: status needs the device parameter", core.ErrInvalid))
+		return
+	}
+	if s := r.Form.Get("progress"); s != "" {
+		if in.Progress, err = strconv.ParseInt(s, 10, 64); err != nil {
+			h.fail(w, r, fmt.Errorf("%w: progress %q is not a number of bytes", core.ErrInvalid, s))
+			return
+		}
+	}
+	if _, err := h.svc.Report(r.Context(), p, in); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpkit.Text(w, http.StatusOK, "ok")
+}

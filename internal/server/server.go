@@ -1,0 +1,167 @@
+// Package server assembles Ferry's HTTP adapters into one server: the
+// operator API, the device protocols and the health check, behind shared
+// middleware and timeouts chosen for devices on slow, flaky links.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ferry-ota/ferry/internal/api"
+	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/httpkit"
+	"github.com/ferry-ota/ferry/internal/native"
+	"github.com/ferry-ota/ferry/internal/plain"
+)
+
+// Config holds the server's timeouts. Zero fields take the defaults noted.
+type Config struct {
+	// Stall is how long a transfer may make no progress before its
+	// connection is closed. A device at a few hundred bytes per second
+	// never comes near it while it is receiving. Default 60 seconds.
+	Stall time.Duration
+	// ReadHeader bounds the time to send request headers. Default 30 seconds.
+	ReadHeader time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next
+	// request. Default 120 seconds.
+	Idle time.Duration
+	// ShutdownGrace is how long a shutdown waits for requests in flight.
+	// Default 30 seconds.
+	ShutdownGrace time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Stall <= 0 {
+		c.Stall = 60 * time.Second
+	}
+	if c.ReadHeader <= 0 {
+		c.ReadHeader = 30 * time.Second
+	}
+	if c.Idle <= 0 {
+		c.Idle = 120 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	return c
+}
+
+// Server is Ferry's HTTP server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// New returns a Server for svc.
+func New(svc *core.Service, cfg Config, logger *slog.Logger) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: logger.With("component", "http")}
+	s.handler = s.middleware(routes(svc, cfg, logger))
+	return s
+}
+
+// routes puts every part of the server on one screen: each adapter owns
+// its prefix and its own authentication.
+func routes(svc *core.Service, cfg Config, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(svc, cfg.Stall, logger))
+	mux.Handle("/fw/", plain.New(svc, cfg.Stall, logger))
+	mux.Handle("/device/", native.New(svc, cfg.Stall, logger))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpkit.Text(w, http.StatusOK, "ok")
+	})
+	return mux
+}
+
+// Handler returns the server's handler, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// middleware wraps h, outermost first: recover from panics, then log each
+// request at Debug.
+func (s *Server) middleware(h http.Handler) http.Handler {
+	return s.recoverPanics(s.logRequests(h))
+}
+
+func (s *Server) recoverPanics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				httpkit.Text(w, http.StatusInternalServerError, "internal server error")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		// The path only: query strings may carry device tokens.
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"remote", r.RemoteAddr, "duration", time.Since(start))
+	})
+}
+
+// Serve serves on ln until ctx is canceled, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish within the grace
+// period, and closes what remains.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeader,
+		IdleTimeout:       s.cfg.Idle,
+		// No ReadTimeout or WriteTimeout: both bound a whole request, which
+		// would cut a slow but progressing download. Handlers that move
+		// bodies extend per-piece deadlines instead (httpkit.ServeImage).
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = hs.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serr)
+	}
+	return err
+}
