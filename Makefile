@@ -1,0 +1,47 @@
+# Ferry's build and checks. `make check` (or `make test`) is the one command
+# that runs the whole test suite; CI runs exactly the same.
+
+# Pinned tools: the only place their versions are named. They install into
+# bin/tools, so a fresh machine gets exactly these versions and nothing
+# outside the repository changes.
+STATICCHECK_VERSION   := v0.8.2
+GOLANGCI_LINT_VERSION := v2.15.0
+
+TOOLS         := $(CURDIR)/bin/tools
+STATICCHECK   := $(TOOLS)/staticcheck
+GOLANGCI_LINT := $(TOOLS)/golangci-lint
+
+# A stamp per tool and version: bumping a version above reinstalls that tool,
+# even though the binary's name stays the same.
+STATICCHECK_STAMP   := $(TOOLS)/.staticcheck-$(STATICCHECK_VERSION)
+GOLANGCI_LINT_STAMP := $(TOOLS)/.golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+.PHONY: check test build serve tools
+
+check: tools
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt -l: these files need gofmt:"; echo "$$unformatted"; exit 1; \
+	fi
+	go vet ./...
+	$(STATICCHECK) ./...
+	$(GOLANGCI_LINT) run ./...
+	go test -race -count=1 ./...
+
+test: check
+
+build:
+	go build -o bin/ferry ./cmd/ferry
+
+serve: build
+	./bin/ferry serve --addr 127.0.0.1:8080 --data ./ferry-data
+
+tools: $(STATICCHECK_STAMP) $(GOLANGCI_LINT_STAMP)
+
+$(STATICCHECK_STAMP):
+	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	touch $@
+
+$(GOLANGCI_LINT_STAMP):
+	GOBIN=$(TOOLS) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	touch $@
