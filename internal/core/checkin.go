@@ -66,10 +66,12 @@ func validateCheckIn(in CheckIn) error {
 	}
 	for k, v := range in.Attributes {
 		if k == "" || len(k) > MaxAttrKeyLen || !utf8.ValidString(k) {
-			return fmt.Errorf("%w: attribute name %q: want 1-%d bytes of UTF-8", ErrInvalid, truncate(k, 40), MaxAttrKeyLen)
+			return fmt.Errorf("%w: attribute name %q: want 1-%d bytes of UTF-8",
+				ErrInvalid, truncate(k, 40), MaxAttrKeyLen)
 		}
 		if len(v) > MaxAttrValueLen || !utf8.ValidString(v) {
-			return fmt.Errorf("%w: attribute %q: value longer than %d bytes or not UTF-8", ErrInvalid, k, MaxAttrValueLen)
+			return fmt.Errorf("%w: attribute %q: value longer than %d bytes or not UTF-8",
+				ErrInvalid, k, MaxAttrValueLen)
 		}
 	}
 	return nil
@@ -206,11 +208,13 @@ func (s *Service) judgeOpen(
 		s.log.Info("update succeeded", "product", p.Name, "device_id", dev.Name, "version", target.Version)
 		return s.finish(ctx, tx, u, StateSucceeded, "device checked in running "+target.Version, in, now)
 	case in.Version != "" && installStarted(u.State):
-		reason := fmt.Sprintf("rolled back: device checked in running %s after installing %s", in.Version, target.Version)
+		reason := fmt.Sprintf("rolled back: device checked in running %s after installing %s",
+			in.Version, target.Version)
 		if u.FromVersion != "" && in.Version != u.FromVersion {
 			reason = fmt.Sprintf("device checked in running %s, not %s, after installing", in.Version, target.Version)
 		}
-		s.log.Warn("update failed", "product", p.Name, "device_id", dev.Name, "version", target.Version, "reason", reason)
+		s.log.Warn("update failed", "product", p.Name, "device_id", dev.Name, "version", target.Version,
+			"reason", reason)
 		return s.finish(ctx, tx, u, StateFailed, reason, in, now)
 	case installStarted(u.State):
 		return nil
@@ -228,7 +232,9 @@ func (s *Service) judgeOpen(
 }
 
 // finish ends an update in a terminal state and records why.
-func (s *Service) finish(ctx context.Context, tx Store, u *Update, st State, reason string, in CheckIn, now time.Time) error {
+func (s *Service) finish(
+	ctx context.Context, tx Store, u *Update, st State, reason string, in CheckIn, now time.Time,
+) error {
 	u.State, u.Reason, u.UpdatedAt, u.FinishedAt = st, reason, now, now
 	if err := tx.SaveUpdate(ctx, *u); err != nil {
 		return err
@@ -274,7 +280,8 @@ func (s *Service) offer(
 	}
 	err = tx.AddEvent(ctx, &Event{
 		DeviceID: dev.ID, UpdateID: u.ID, At: now, Kind: EventOffer, State: StateOffered,
-		Version: dev.Version, Detail: "offered " + want.Version + " from channel " + dev.Channel, Protocol: protocol,
+		Version: dev.Version, Detail: "offered " + want.Version + " from channel " + dev.Channel,
+		Protocol: protocol,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -252,7 +252,7 @@ func (s *Service) OpenImage(ctx context.Context, r Release) (Blob, error) {
 		if errors.Is(err, ErrNotFound) {
 			// A release whose image is gone is the server's fault, not the
 			// client's: do not let it surface as a 404.
-			return nil, fmt.Errorf("image of release %d is missing from the blob store: %v", r.ID, err)
+			return nil, fmt.Errorf("image of release %d is missing from the blob store: %s", r.ID, err.Error())
 		}
 		return nil, err
 	}

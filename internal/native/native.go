@@ -123,7 +123,8 @@ func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 		rel := dec.Release
 		resp.Update = &offer{
 			ID: dec.Update.ID, Version: rel.Version, Size: rel.Size, SHA256: rel.SHA256, MD5: rel.MD5,
-			CRC32: fmt.Sprintf("%08x", rel.CRC32), URL: ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(req.ID), Format: "full",
+			CRC32: fmt.Sprintf("%08x", rel.CRC32), Format: "full",
+			URL: ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(req.ID),
 		}
 	}
 	httpkit.JSON(w, http.StatusOK, resp)

@@ -6,7 +6,8 @@ import (
 )
 
 func TestParseValid(t *testing.T) {
-	for _, in := range []string{"1", "1.2", "1.2.3", "v1.2.3", "0.0.0", "1.0.0-rc.1", "1.0.0+g12ab", "2.10.0-beta-2+x.y"} {
+	valid := []string{"1", "1.2", "1.2.3", "v1.2.3", "0.0.0", "1.0.0-rc.1", "1.0.0+g12ab", "2.10.0-beta-2+x.y"}
+	for _, in := range valid {
 		if _, err := Parse(in); err != nil {
 			t.Errorf("Parse(%q) = %v, want nil", in, err)
 		}
