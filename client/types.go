@@ -1,0 +1,106 @@
+package client
+
+import "time"
+
+// Product access modes, as the operator API spells them.
+const (
+	// AccessPublic lets any device read the product's firmware.
+	AccessPublic = "public"
+	// AccessKey requires the product's enrollment key on every device request.
+	AccessKey = "key"
+)
+
+// Update states, as devices report them and the operator API shows them.
+const (
+	StateOffered     = "offered"
+	StateDownloading = "downloading"
+	StateDownloaded  = "downloaded"
+	StateVerified    = "verified"
+	StateInstalling  = "installing"
+	StateRebooting   = "rebooting"
+	StateSucceeded   = "succeeded"
+	StateFailed      = "failed"
+	StateCanceled    = "canceled"
+)
+
+// Product is a kind of device that runs one firmware line.
+type Product struct {
+	Name      string    `json:"name"`
+	Access    string    `json:"access"`
+	CreatedAt time.Time `json:"created_at"`
+	// EnrollKey is set only in the answer to CreateProduct for a product
+	// with AccessKey access; the server keeps no copy it could show again.
+	EnrollKey string `json:"enroll_key,omitempty"`
+}
+
+// Release is one published firmware version of a product. Digests are
+// lowercase hex; CRC32 is 8 hex digits.
+type Release struct {
+	Product   string    `json:"product"`
+	Version   string    `json:"version"`
+	Size      int64     `json:"size"`
+	CRC32     string    `json:"crc32"`
+	MD5       string    `json:"md5"`
+	SHA256    string    `json:"sha256"`
+	Notes     string    `json:"notes"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Channel is a named pointer from a product to the release its devices
+// should run.
+type Channel struct {
+	Name      string    `json:"name"`
+	Version   string    `json:"version"`
+	SHA256    string    `json:"sha256"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Update is one device moving to one release. FinishedAt is zero while the
+// update is open.
+type Update struct {
+	ID          int64     `json:"id"`
+	Version     string    `json:"version"`
+	FromVersion string    `json:"from_version"`
+	State       string    `json:"state"`
+	Reason      string    `json:"reason,omitempty"`
+	Progress    int64     `json:"progress"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+}
+
+// DeviceInfo is a device as the operator API lists it. Update is its latest
+// update, nil if it never had one.
+type DeviceInfo struct {
+	ID          string            `json:"id"`
+	Product     string            `json:"product"`
+	Channel     string            `json:"channel"`
+	Version     string            `json:"version"`
+	SHA256      string            `json:"sha256"`
+	Attributes  map[string]string `json:"attributes"`
+	FirstSeen   time.Time         `json:"first_seen"`
+	LastSeen    time.Time         `json:"last_seen"`
+	BytesServed int64             `json:"bytes_served"`
+	Update      *Update           `json:"update"`
+}
+
+// DeviceDetail is one device with all its updates (newest first) and its
+// history (oldest first).
+type DeviceDetail struct {
+	DeviceInfo
+	Updates []Update `json:"updates"`
+	History []Event  `json:"history"`
+}
+
+// Event is one line of a device's history. Kind is offer, report, checkin
+// or decision; UpdateID is zero for events about no update.
+type Event struct {
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"`
+	UpdateID int64     `json:"update_id,omitempty"`
+	State    string    `json:"state,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Progress int64     `json:"progress,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Protocol string    `json:"protocol,omitempty"`
+}
