@@ -147,7 +147,7 @@ func (d *Device) Download(
 	if err != nil {
 		return t, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // nothing to learn from closing a read body
 
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:

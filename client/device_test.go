@@ -111,7 +111,7 @@ func newImageServer(t testing.TB) *imageServer {
 		is.last = r.Clone(r.Context())
 		if is.ignoreRange {
 			w.Header().Set("ETag", imageETag)
-			w.Write(image)
+			_, _ = w.Write(image)
 			return
 		}
 		w.Header().Set("ETag", imageETag)
@@ -186,8 +186,10 @@ func TestDownloadStaleIfRangeRestartsFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
-			f.WriteString("stale bytes from another image")
+			t.Cleanup(func() { _ = f.Close() })
+			if _, err := f.WriteString("stale bytes from another image"); err != nil {
+				t.Fatal(err)
+			}
 
 			tr, err := d.Download(t.Context(), "/device/v1/p/img/s", f, 30, tt.ifRange)
 			if err != nil {
@@ -205,7 +207,7 @@ func TestDownloadWrongRangeStart(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Range", "bytes 0-9/1024")
 		w.WriteHeader(http.StatusPartialContent)
-		w.Write(image[:10])
+		_, _ = w.Write(image[:10])
 	}))
 	defer srv.Close()
 	d := client.NewDevice(srv.URL, "p", "d1", "", nil)
@@ -220,7 +222,7 @@ func TestDownloadWrongRangeStart(t *testing.T) {
 func TestDownloadCut(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1024")
-		w.Write(image[:300])
+		_, _ = w.Write(image[:300])
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
 	}))

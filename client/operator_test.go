@@ -47,7 +47,7 @@ func newRecorder(t testing.TB, status int, answer string) *recorder {
 		rec.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		io.WriteString(w, answer)
+		_, _ = io.WriteString(w, answer)
 	}))
 	t.Cleanup(rec.srv.Close)
 	return rec
