@@ -23,7 +23,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return fmt.Errorf("%w: request body: %v", core.ErrInvalid, err)
+		return fmt.Errorf("%w: request body: %w", core.ErrInvalid, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: request body has data after the JSON object", core.ErrInvalid)

@@ -134,7 +134,8 @@ func TestPublishRejects(t *testing.T) {
 	}{
 		{"duplicate version", core.Publish{Version: "1.0.0"}, core.ErrConflict},
 		{"malformed version", core.Publish{Version: "1..0"}, core.ErrInvalid},
-		{"over the limit", core.Publish{Version: "2.0.0", Image: bytes.NewReader(make([]byte, 10001))}, core.ErrTooLarge},
+		{"over the limit", core.Publish{Version: "2.0.0", Image: bytes.NewReader(make([]byte, 10001))},
+			core.ErrTooLarge},
 		{"wrong sha256", core.Publish{Version: "2.0.0", ExpectSHA256: strings.Repeat("0", 64)}, core.ErrInvalid},
 		{"bad sha256", core.Publish{Version: "2.0.0", ExpectSHA256: "xyz"}, core.ErrInvalid},
 		{"empty image", core.Publish{Version: "2.0.0", Image: bytes.NewReader(nil)}, core.ErrInvalid},
@@ -328,7 +329,8 @@ func TestReportErrors(t *testing.T) {
 		{"no update yet", core.Report{Device: "known", State: "downloading"}, core.ErrNotFound},
 		{"bad device id", core.Report{Device: "../x", State: "downloading"}, core.ErrInvalid},
 		{"negative progress", core.Report{Device: "known", State: "downloading", Progress: -1}, core.ErrInvalid},
-		{"huge detail", core.Report{Device: "known", State: "failed", Detail: strings.Repeat("x", 2000)}, core.ErrInvalid},
+		{"huge detail", core.Report{Device: "known", State: "failed", Detail: strings.Repeat("x", 2000)},
+			core.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,14 +80,16 @@ func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{Device: device, Version: q.Get("version"), Protocol: Protocol})
+	in := core.CheckIn{Device: device, Version: q.Get("version"), Protocol: Protocol}
+	dec, err := h.svc.CheckIn(r.Context(), p, in)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	want := dec.Want()
 	if want == "" {
-		h.fail(w, r, fmt.Errorf("no release published on channel %s of %s: %w", dec.Device.Channel, p.Name, core.ErrNotFound))
+		h.fail(w, r, fmt.Errorf("no release published on channel %s of %s: %w",
+			dec.Device.Channel, p.Name, core.ErrNotFound))
 		return
 	}
 	httpkit.Text(w, http.StatusOK, want)
@@ -153,7 +155,7 @@ func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, fmt.Errorf("%w: status form: %v", core.ErrInvalid, err))
+		h.fail(w, r, fmt.Errorf("%w: status form: %w", core.ErrInvalid, err))
 		return
 	}
 	p, err := h.product(r)

@@ -170,7 +170,8 @@ func TestPlainProtocol(t *testing.T) {
 	}
 	r = get(t, fw+"bin", "Range", "bytes=10-19", "If-Range", `"0000000000000000"`)
 	if r.StatusCode != http.StatusOK || len(r.body) != len(v2) {
-		t.Errorf("If-Range with a stale ETag = %d with %d bytes, want 200 with the whole image", r.StatusCode, len(r.body))
+		t.Errorf("If-Range with a stale ETag = %d with %d bytes, want 200 with the whole image",
+			r.StatusCode, len(r.body))
 	}
 	req, _ := http.NewRequest("HEAD", fw+"bin", nil)
 	if r := do(t, req); r.ContentLength != int64(len(v2)) || len(r.body) != 0 {
@@ -256,7 +257,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"api token in query is ignored", "GET", "/api/v1/products?token=" + e.token, "", nil, 401},
 		{"duplicate version", "POST", "/api/v1/products/p/releases?version=1.0.0", "x", auth, 409},
 		{"malformed version", "POST", "/api/v1/products/p/releases?version=v1..2", "x", auth, 400},
-		{"over the limit", "POST", "/api/v1/products/p/releases?version=9.0.0", strings.Repeat("x", 1<<20+1), auth, 413},
+		{"over the limit", "POST", "/api/v1/products/p/releases?version=9.0.0",
+			strings.Repeat("x", 1<<20+1), auth, 413},
 		{"traversal product upload", "POST", "/api/v1/products/..%2F..%2Fetc/releases?version=2.0.0", "x", auth, 400},
 		{"bad product json", "POST", "/api/v1/products", `{"name":`, auth, 400},
 		{"unknown field", "POST", "/api/v1/products", `{"name":"q","acess":"public"}`, auth, 400},
@@ -265,7 +267,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"traversal product name", "POST", "/api/v1/products", `{"name":"../../etc","access":"public"}`, auth, 400},
 		{"native bad json", "POST", "/device/v1/p/checkin", `{"id":`, nil, 400},
 		{"native unknown state", "POST", "/device/v1/p/status", `{"id":"d1","state":"boom"}`, nil, 400},
-		{"native wrong update", "POST", "/device/v1/p/status", `{"id":"d1","update":999,"state":"downloading"}`, nil, 404},
+		{"native wrong update", "POST", "/device/v1/p/status",
+			`{"id":"d1","update":999,"state":"downloading"}`, nil, 404},
 		{"native image of other product", "GET", "/device/v1/private/img/" + strings.Repeat("a", 64), "", nil, 401},
 		{"native unknown image", "GET", "/device/v1/p/img/" + strings.Repeat("a", 64), "", nil, 404},
 		{"native malformed image", "GET", "/device/v1/p/img/..%2F..%2Fetc%2Fpasswd", "", nil, 400},
