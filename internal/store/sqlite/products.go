@@ -1,0 +1,48 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-ota/ferry/internal/core"
+)
+
+const productColumns = `id, name, access, key_hash, created_at`
+
+// CreateProduct implements core.Store.
+func (s *Store) CreateProduct(ctx context.Context, p *core.Product) error {
+	err := s.q.QueryRowContext(ctx, `INSERT INTO products (name, access, key_hash, created_at)
+		VALUES (?, ?, ?, ?) RETURNING id`,
+		p.Name, p.Access, p.KeyHash, millis(p.CreatedAt)).Scan(&p.ID)
+	if err != nil {
+		return wrapErr(err, fmt.Sprintf("create product %q", p.Name))
+	}
+	return nil
+}
+
+// ProductByName implements core.Store.
+func (s *Store) ProductByName(ctx context.Context, name string) (core.Product, error) {
+	row := s.q.QueryRowContext(ctx, `SELECT `+productColumns+` FROM products WHERE name = ?`, name)
+	p, err := scanProduct(row)
+	if err != nil {
+		return core.Product{}, wrapErr(err, fmt.Sprintf("product %q", name))
+	}
+	return p, nil
+}
+
+// Products implements core.Store.
+func (s *Store) Products(ctx context.Context) ([]core.Product, error) {
+	ps, err := list(ctx, s.q, scanProduct, `SELECT `+productColumns+` FROM products ORDER BY name`)
+	if err != nil {
+		return nil, wrapErr(err, "list products")
+	}
+	return ps, nil
+}
+
+func scanProduct(sc scanner) (core.Product, error) {
+	var p core.Product
+	var created int64
+	err := sc.Scan(&p.ID, &p.Name, &p.Access, &p.KeyHash, &created)
+	p.CreatedAt = fromMillis(created)
+	return p, err
+}

@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-ota/ferry/internal/core"
+)
+
+// "Newest" below means the highest ID: IDs grow in insertion order, which
+// unlike CreatedAt cannot tie or go back when the clock does.
+
+const releaseColumns = `id, product_id, version, size, crc32, md5, sha256, notes, created_at`
+
+// CreateRelease implements core.Store.
+func (s *Store) CreateRelease(ctx context.Context, r *core.Release) error {
+	err := s.q.QueryRowContext(ctx, `INSERT INTO releases
+		(product_id, version, size, crc32, md5, sha256, notes, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		r.ProductID, r.Version, r.Size, r.CRC32, r.MD5, r.SHA256, r.Notes, millis(r.CreatedAt),
+	).Scan(&r.ID)
+	if err != nil {
+		return wrapErr(err, fmt.Sprintf("create release %q of product %d", r.Version, r.ProductID))
+	}
+	return nil
+}
+
+// Release implements core.Store.
+func (s *Store) Release(ctx context.Context, id int64) (core.Release, error) {
+	row := s.q.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases WHERE id = ?`, id)
+	r, err := scanRelease(row)
+	if err != nil {
+		return core.Release{}, wrapErr(err, fmt.Sprintf("release %d", id))
+	}
+	return r, nil
+}
+
+// ReleaseByVersion implements core.Store.
+func (s *Store) ReleaseByVersion(
+	ctx context.Context,
+	productID int64,
+	version string,
+) (core.Release, error) {
+	row := s.q.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases
+		WHERE product_id = ? AND version = ?`, productID, version)
+	r, err := scanRelease(row)
+	if err != nil {
+		return core.Release{}, wrapErr(err, fmt.Sprintf("release %q of product %d",
+			version, productID))
+	}
+	return r, nil
+}
+
+// ReleaseBySHA256 implements core.Store.
+func (s *Store) ReleaseBySHA256(
+	ctx context.Context,
+	productID int64,
+	sha256 string,
+) (core.Release, error) {
+	row := s.q.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases
+		WHERE product_id = ? AND sha256 = ? ORDER BY id DESC LIMIT 1`, productID, sha256)
+	r, err := scanRelease(row)
+	if err != nil {
+		return core.Release{}, wrapErr(err, fmt.Sprintf("release with sha256 %s of product %d",
+			sha256, productID))
+	}
+	return r, nil
+}
+
+// Releases implements core.Store.
+func (s *Store) Releases(ctx context.Context, productID int64) ([]core.Release, error) {
+	rs, err := list(ctx, s.q, scanRelease, `SELECT `+releaseColumns+` FROM releases
+		WHERE product_id = ? ORDER BY id DESC`, productID)
+	if err != nil {
+		return nil, wrapErr(err, fmt.Sprintf("list releases of product %d", productID))
+	}
+	return rs, nil
+}
+
+func scanRelease(sc scanner) (core.Release, error) {
+	var r core.Release
+	var created int64
+	err := sc.Scan(&r.ID, &r.ProductID, &r.Version, &r.Size, &r.CRC32, &r.MD5, &r.SHA256,
+		&r.Notes, &created)
+	r.CreatedAt = fromMillis(created)
+	return r, err
+}
