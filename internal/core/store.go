@@ -9,13 +9,15 @@ import (
 // embedded default) and, later, PostgreSQL; all pass coretest.StoreSuite.
 //
 // Lookups return an error wrapping ErrNotFound when nothing matches; Create
-// methods return one wrapping ErrConflict when a unique key is taken. Times
-// are stored in UTC with at least millisecond precision.
+// methods return one wrapping ErrConflict when a unique key is taken, and
+// one wrapping ErrNotFound when an object they refer to does not exist.
+// Times are stored in UTC with at least millisecond precision.
 type Store interface {
 	// Tx runs fn in one transaction that serialises with other writers,
 	// passing a Store bound to it. It commits when fn returns nil and rolls
 	// back otherwise, returning fn's error. Nested Tx calls on the bound
-	// Store run inside the same transaction.
+	// Store run inside the same transaction, without a savepoint: an inner
+	// error that the outer fn ignores does not undo the inner writes.
 	Tx(ctx context.Context, fn func(Store) error) error
 
 	// CreateProduct inserts p and sets p.ID. ErrConflict if the name is taken.
@@ -32,9 +34,10 @@ type Store interface {
 	Release(ctx context.Context, id int64) (Release, error)
 	// ReleaseByVersion returns the product's release with exactly that version text.
 	ReleaseByVersion(ctx context.Context, productID int64, version string) (Release, error)
-	// ReleaseBySHA256 returns the product's newest release with that image.
+	// ReleaseBySHA256 returns the product's newest (highest ID) release
+	// with that image.
 	ReleaseBySHA256(ctx context.Context, productID int64, sha256 string) (Release, error)
-	// Releases lists a product's releases, newest first.
+	// Releases lists a product's releases, newest (highest ID) first.
 	Releases(ctx context.Context, productID int64) ([]Release, error)
 
 	// SetChannel creates the channel or points it at c.ReleaseID.
@@ -63,13 +66,14 @@ type Store interface {
 	// served. Unknown IDs are ignored.
 	TouchDevices(ctx context.Context, touches map[int64]Touch) error
 
-	// CreateUpdate inserts u and sets u.ID.
+	// CreateUpdate inserts u and sets u.ID. ErrConflict if u is open (zero
+	// FinishedAt) and the device already has an open update.
 	CreateUpdate(ctx context.Context, u *Update) error
 	// Update returns the update with the given ID.
 	Update(ctx context.Context, id int64) (Update, error)
 	// OpenUpdate returns the device's update that is not finished.
 	OpenUpdate(ctx context.Context, deviceID int64) (Update, error)
-	// Updates lists a device's updates, newest first.
+	// Updates lists a device's updates, newest (highest ID) first.
 	Updates(ctx context.Context, deviceID int64) ([]Update, error)
 	// SaveUpdate writes u's state, reason, progress, updated and finished
 	// times. ErrNotFound if u.ID does not exist.
@@ -80,7 +84,7 @@ type Store interface {
 
 	// AddEvent appends e to its device's history and sets e.ID.
 	AddEvent(ctx context.Context, e *Event) error
-	// Events returns a device's history, oldest first.
+	// Events returns a device's history, oldest first (by time, then ID).
 	Events(ctx context.Context, deviceID int64) ([]Event, error)
 	// LastEvent returns the newest event of an update.
 	LastEvent(ctx context.Context, updateID int64) (Event, error)

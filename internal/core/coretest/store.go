@@ -40,6 +40,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"DevicesDefaultLimit", testDevicesDefaultLimit},
 		{"UpdateCreate", testUpdateCreate},
 		{"OpenUpdate", testOpenUpdate},
+		{"OneOpenUpdate", testOneOpenUpdate},
 		{"Updates", testUpdates},
 		{"SaveUpdate", testSaveUpdate},
 		{"Failures", testFailures},

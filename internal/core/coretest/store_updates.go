@@ -53,6 +53,17 @@ func testOpenUpdate(t *testing.T, s core.Store) {
 	}
 }
 
+func testOneOpenUpdate(t *testing.T, s core.Store) {
+	p := mkProduct(t, s, "widget")
+	r := mkRelease(t, s, p.ID, "1.1", 1)
+	d := mkDevice(t, s, p.ID, "dev-1")
+	mkUpdate(t, s, update(d, r, core.StateOffered, 2))
+	second := update(d, r, core.StateOffered, 3)
+	if err := s.CreateUpdate(t.Context(), &second); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("CreateUpdate(second open update) = %v, want %v", err, core.ErrConflict)
+	}
+}
+
 func testUpdates(t *testing.T, s core.Store) {
 	ctx := t.Context()
 	p := mkProduct(t, s, "widget")

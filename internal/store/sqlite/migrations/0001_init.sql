@@ -67,6 +67,10 @@ CREATE TABLE updates (
 -- (the highest id), which device listings join on.
 CREATE INDEX updates_device ON updates (device_id, id);
 
+-- A device works on at most one update at a time; a second open one would
+-- make its reports ambiguous.
+CREATE UNIQUE INDEX updates_one_open ON updates (device_id) WHERE finished_at = 0;
+
 CREATE TABLE events (
     id        INTEGER PRIMARY KEY,
     device_id INTEGER NOT NULL REFERENCES devices (id),
