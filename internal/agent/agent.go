@@ -1,0 +1,262 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/ferry-ota/ferry/client"
+)
+
+// Defaults for Config's zero values and for the retry back-off.
+const (
+	// DefaultPollMin is the shortest wait between check-ins, whatever poll
+	// hint the server sends.
+	DefaultPollMin = 30 * time.Second
+	backoffMin     = 5 * time.Second
+	backoffMax     = 10 * time.Minute
+	// stallTimeout ends a download that delivers no byte for this long. It
+	// is generous because a modem's link may pause for a cell handover.
+	stallTimeout = 2 * time.Minute
+)
+
+// Log attribute keys.
+const (
+	keyUpdateID = "update_id"
+	keyVersion  = "version"
+	keyError    = "error"
+)
+
+// Config says which server and device the agent speaks for and where it
+// keeps its state.
+type Config struct {
+	Server   string // base URL of the Ferry server
+	Product  string
+	DeviceID string
+	Token    string // enrollment key; empty for a public product
+	// Version is the running version when StateDir holds no state yet;
+	// once state.json exists it is ignored.
+	Version  string
+	StateDir string
+	// PollMin is the shortest wait between check-ins in Run; zero means
+	// DefaultPollMin.
+	PollMin    time.Duration
+	HTTPClient *http.Client // nil means a new http.Client
+	Logger     *slog.Logger // nil discards logs
+}
+
+// Agent runs update cycles for one device. Only one Agent may use a state
+// directory at a time.
+type Agent struct {
+	dev     *client.Device
+	st      stateDir
+	seed    string
+	pollMin time.Duration
+	log     *slog.Logger
+
+	// Tuning, fixed by New; tests shrink them.
+	backoffMin   time.Duration
+	syncEvery    int64 // fsync the part after this many new bytes
+	reportEvery  time.Duration
+	stallTimeout time.Duration
+}
+
+// New checks cfg and returns an agent, creating the state directory if
+// needed.
+func New(cfg Config) (*Agent, error) {
+	switch {
+	case cfg.Server == "":
+		return nil, errors.New("agent: no server URL")
+	case cfg.Product == "":
+		return nil, errors.New("agent: no product")
+	case cfg.DeviceID == "":
+		return nil, errors.New("agent: no device id")
+	case cfg.StateDir == "":
+		return nil, errors.New("agent: no state directory")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: state directory: %w", err)
+	}
+
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pollMin := cfg.PollMin
+	if pollMin <= 0 {
+		pollMin = DefaultPollMin
+	}
+	return &Agent{
+		dev:          client.NewDevice(cfg.Server, cfg.Product, cfg.DeviceID, cfg.Token, cfg.HTTPClient),
+		st:           stateDir{dir: cfg.StateDir},
+		seed:         cfg.Version,
+		pollMin:      pollMin,
+		log:          log.With("component", "agent", "device_id", cfg.DeviceID),
+		backoffMin:   backoffMin,
+		syncEvery:    64 << 10,
+		reportEvery:  30 * time.Second,
+		stallTimeout: stallTimeout,
+	}, nil
+}
+
+// RunOnce runs one update cycle. It returns nil when the device is up to
+// date, or when it installed an update, verified it and checked in with
+// the new version. Any other outcome is an error saying why, such as a
+// download that was cut (the part is kept for the next run to resume).
+func (a *Agent) RunOnce(ctx context.Context) error {
+	_, err := a.cycle(ctx)
+	return err
+}
+
+// Run runs update cycles until ctx is canceled, then returns nil. It waits
+// between check-ins as the server's poll hint says (at least PollMin) and
+// retries a failed cycle with capped exponential back-off.
+func (a *Agent) Run(ctx context.Context) error {
+	var backoff time.Duration
+	for {
+		poll, err := a.cycle(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+
+		wait := max(poll, a.pollMin)
+		if err != nil {
+			backoff = nextBackoff(backoff, a.backoffMin)
+			wait = backoff
+			a.log.Warn("update cycle failed; will retry", keyError, err, "retry_in", wait)
+		} else {
+			backoff = 0
+		}
+
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// nextBackoff doubles the previous wait within [lo, backoffMax] and adds up
+// to a fifth of jitter, so a fleet that lost its server together does not
+// come back in lockstep.
+func nextBackoff(prev, lo time.Duration) time.Duration {
+	d := min(max(2*prev, lo), backoffMax)
+	return d + rand.N(d/5+1)
+}
+
+// cycle checks in and applies an offered update. It returns the server's
+// poll hint from the last check-in that succeeded.
+func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
+	cur, err := a.load()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := a.dev.CheckIn(ctx, client.CheckInRequest{Version: cur.Version, SHA256: cur.SHA256})
+	if err != nil {
+		return 0, fmt.Errorf("check in: %w", err)
+	}
+	poll := resp.PollInterval()
+	if resp.Offer == nil {
+		a.log.Debug("up to date", keyVersion, cur.Version, "poll", poll)
+		return poll, nil
+	}
+
+	o := resp.Offer
+	a.log.Info("update offered", keyUpdateID, o.ID, keyVersion, o.Version, "from_version", cur.Version,
+		"size", o.Size)
+	next, err := a.apply(ctx, o)
+	if err != nil {
+		return poll, fmt.Errorf("update %d to %s: %w", o.ID, o.Version, err)
+	}
+
+	// Coming back with the new version is what tells the server the update
+	// worked; until this check-in lands, the server still counts it open.
+	resp, err = a.dev.CheckIn(ctx, client.CheckInRequest{Version: next.Version, SHA256: next.SHA256})
+	if err != nil {
+		return poll, fmt.Errorf("installed %s, but the check-in that confirms it failed: %w", next.Version, err)
+	}
+	a.log.Info("running new version", keyUpdateID, o.ID, keyVersion, next.Version)
+	return resp.PollInterval(), nil
+}
+
+// load returns what the device runs, finishing an install that a crash
+// interrupted and seeding state.json from Config.Version on the first run.
+func (a *Agent) load() (installed, error) {
+	if err := a.recoverInstall(); err != nil {
+		return installed{}, err
+	}
+
+	var cur installed
+	err := a.st.readJSON(stateFile, &cur)
+	if err == nil {
+		return cur, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return cur, err
+	}
+	if a.seed == "" {
+		return cur, fmt.Errorf("no %s in %s yet: give the running version to seed it", stateFile, a.st.dir)
+	}
+
+	cur.Version = a.seed
+	if cur.SHA256, err = a.st.hash(firmwareFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return cur, err
+	}
+	if err := a.st.writeJSON(stateFile, cur); err != nil {
+		return cur, err
+	}
+	a.log.Info("state seeded", keyVersion, cur.Version)
+	return cur, nil
+}
+
+// recoverInstall finishes an install cut between renaming the part over
+// firmware.bin and recording the new version: download.json remains, the
+// part is gone, and firmware.bin is the image download.json describes.
+func (a *Agent) recoverInstall() error {
+	var p pending
+	if err := a.st.readJSON(pendingFile, &p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if n, err := a.st.size(partFile); err != nil || n > 0 {
+		return err
+	}
+	sum, err := a.st.hash(firmwareFile)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && sum != p.SHA256) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.log.Warn("finishing an interrupted install", keyVersion, p.Version)
+	return a.record(p)
+}
+
+// record writes the installed version and drops the download's record.
+func (a *Agent) record(p pending) error {
+	if err := a.st.writeJSON(stateFile, installed{Version: p.Version, SHA256: p.SHA256}); err != nil {
+		return err
+	}
+	if err := a.st.remove(pendingFile); err != nil {
+		return err
+	}
+	return a.st.syncDir()
+}
+
+// report sends a status report. A lost report is logged and otherwise
+// ignored: reports are advisory, and the next check-in repairs the
+// server's record.
+func (a *Agent) report(ctx context.Context, id int64, state string, progress int64, detail string) {
+	if err := a.dev.Report(ctx, id, state, progress, detail); err != nil {
+		a.log.Warn("status report lost", keyUpdateID, id, "state", state, keyError, err)
+	}
+}

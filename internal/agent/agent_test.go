@@ -1,0 +1,408 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeServer implements just enough of the native device protocol for
+// product "p": it offers release 1.1.0 to every device that runs anything
+// else, serves its image and records what devices send.
+type fakeServer struct {
+	srv   *httptest.Server
+	image []byte
+	sha   string
+
+	mu sync.Mutex
+	// Knobs a test sets before the agent runs.
+	offerSHA      string // sha256 put in the offer; the image's own by default
+	cutAt         int    // if > 0, the next image answer stops after this many bytes
+	stallAt       int    // if > 0, the next image answer hangs after this many bytes
+	ignoreRange   bool   // answer every image request with the whole image
+	failCheckIns  int    // answer this many check-ins with 500 first
+	checkins      []checkinBody
+	reports       []reportBody
+	imageRequests []http.Header
+}
+
+type checkinBody struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+type reportBody struct {
+	ID       string `json:"id"`
+	Update   int64  `json:"update"`
+	State    string `json:"state"`
+	Progress int64  `json:"progress"`
+	Detail   string `json:"detail"`
+}
+
+const (
+	target    = "1.1.0"
+	updateID  = 7
+	imageSize = 100_000
+)
+
+func newFakeServer(t testing.TB) *fakeServer {
+	t.Helper()
+	img := make([]byte, imageSize)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range img {
+		img[i] = byte(r.Uint32())
+	}
+	sum := sha256.Sum256(img)
+	fs := &fakeServer{image: img, sha: hex.EncodeToString(sum[:])}
+	fs.offerSHA = fs.sha
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /device/v1/p/checkin", fs.handleCheckIn)
+	mux.HandleFunc("POST /device/v1/p/status", fs.handleStatus)
+	mux.HandleFunc("GET /device/v1/p/img/{sha}", fs.handleImage)
+	fs.srv = httptest.NewServer(mux)
+	t.Cleanup(fs.srv.Close)
+	return fs
+}
+
+func (fs *fakeServer) handleCheckIn(w http.ResponseWriter, r *http.Request) {
+	var in checkinBody
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
+		return
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.failCheckIns > 0 {
+		fs.failCheckIns--
+		http.Error(w, `{"error":"database is locked"}`, http.StatusInternalServerError)
+		return
+	}
+	fs.checkins = append(fs.checkins, in)
+
+	w.Header().Set("Content-Type", "application/json")
+	if in.Version == target {
+		_, _ = fmt.Fprint(w, `{"poll":60}`)
+		return
+	}
+	_, _ = fmt.Fprintf(w, `{"poll":60,"update":{"id":%d,"version":%q,"size":%d,"sha256":%q,"md5":"",`+
+		`"crc32":"00000000","url":"/device/v1/p/img/%s?id=%s","format":"full"}}`,
+		updateID, target, len(fs.image), fs.offerSHA, fs.sha, in.ID)
+}
+
+func (fs *fakeServer) handleStatus(w http.ResponseWriter, r *http.Request) {
+	var in reportBody
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
+		return
+	}
+	fs.mu.Lock()
+	fs.reports = append(fs.reports, in)
+	fs.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (fs *fakeServer) handleImage(w http.ResponseWriter, r *http.Request) {
+	fs.mu.Lock()
+	fs.imageRequests = append(fs.imageRequests, r.Header.Clone())
+	cut, stall, ignore := fs.cutAt, fs.stallAt, fs.ignoreRange
+	fs.cutAt, fs.stallAt = 0, 0
+	fs.mu.Unlock()
+
+	w.Header().Set("ETag", `"`+fs.sha[:16]+`"`)
+	switch {
+	case cut > 0:
+		// Promise the whole image, send part of it, then drop the
+		// connection, as a modem losing its link would.
+		w.Header().Set("Content-Length", fmt.Sprint(len(fs.image)))
+		_, _ = w.Write(fs.image[:cut])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	case stall > 0:
+		w.Header().Set("Content-Length", fmt.Sprint(len(fs.image)))
+		_, _ = w.Write(fs.image[:stall])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // a link that goes quiet without closing
+	case ignore:
+		w.Header().Set("Content-Length", fmt.Sprint(len(fs.image)))
+		_, _ = w.Write(fs.image)
+	default:
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(fs.image))
+	}
+}
+
+func (fs *fakeServer) states() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var s []string
+	for _, r := range fs.reports {
+		s = append(s, r.State)
+	}
+	return s
+}
+
+func (fs *fakeServer) lastImageRequest(t testing.TB) http.Header {
+	t.Helper()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.imageRequests) == 0 {
+		t.Fatal("no image request reached the server")
+	}
+	return fs.imageRequests[len(fs.imageRequests)-1]
+}
+
+func newTestAgent(t testing.TB, fs *fakeServer, dir, version string) *Agent {
+	t.Helper()
+	a, err := New(Config{
+		Server: fs.srv.URL, Product: "p", DeviceID: "d1", Version: version, StateDir: dir,
+		PollMin: time.Millisecond, HTTPClient: fs.srv.Client(),
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	a.backoffMin = time.Millisecond
+	return a
+}
+
+func readState(t testing.TB, dir string) installed {
+	t.Helper()
+	var st installed
+	if err := (stateDir{dir: dir}).readJSON(stateFile, &st); err != nil {
+		t.Fatalf("read state: %v", err)
+	}
+	return st
+}
+
+// checkInstalled asserts that dir holds the fake server's image as the
+// installed target version and no download leftovers.
+func checkInstalled(t testing.TB, fs *fakeServer, dir string) {
+	t.Helper()
+	got, err := os.ReadFile(filepath.Join(dir, firmwareFile))
+	if err != nil || !bytes.Equal(got, fs.image) {
+		t.Errorf("firmware.bin: %d bytes (err %v), want the %d-byte image", len(got), err, len(fs.image))
+	}
+	if st := readState(t, dir); st != (installed{Version: target, SHA256: fs.sha}) {
+		t.Errorf("state.json = %+v, want version %s and the image's sha256", st, target)
+	}
+	for _, name := range []string{partFile, pendingFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind after install (stat error %v)", name, err)
+		}
+	}
+}
+
+func TestRunOnceUpToDate(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	a := newTestAgent(t, fs, dir, target)
+
+	if err := a.RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	if st := readState(t, dir); st.Version != target {
+		t.Errorf("seeded state version = %q, want %q", st.Version, target)
+	}
+	if len(fs.checkins) != 1 || len(fs.reports) != 0 {
+		t.Errorf("server saw %d check-ins and %d reports, want 1 and 0", len(fs.checkins), len(fs.reports))
+	}
+}
+
+func TestRunOnceNeedsSeed(t *testing.T) {
+	fs := newFakeServer(t)
+	a := newTestAgent(t, fs, t.TempDir(), "")
+
+	err := a.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "state.json") {
+		t.Errorf("RunOnce without state or version = %v, want an error naming state.json", err)
+	}
+}
+
+func TestRunOnceUpdates(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	a := newTestAgent(t, fs, dir, "1.0.0")
+
+	if err := a.RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	checkInstalled(t, fs, dir)
+
+	want := []checkinBody{{"d1", "1.0.0", ""}, {"d1", target, fs.sha}}
+	if fmt.Sprint(fs.checkins) != fmt.Sprint(want) {
+		t.Errorf("check-ins = %v, want %v", fs.checkins, want)
+	}
+	got := strings.Join(fs.states(), " ")
+	if !strings.HasPrefix(got, "downloading") || !strings.HasSuffix(got, "downloaded verified installing rebooting") {
+		t.Errorf("reported states = %s, want downloading ... downloaded verified installing rebooting", got)
+	}
+	if n := strings.Count(got, "downloading"); n < 2 || n > 5 {
+		t.Errorf("reported downloading %d times, want the start and a few quarters (2 to 5)", n)
+	}
+	if h := fs.lastImageRequest(t); h.Get("Range") != "" {
+		t.Errorf("first download sent Range %q, want none", h.Get("Range"))
+	}
+}
+
+func TestResumeAfterCutWithNewAgent(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	const cut = 40_000
+	fs.cutAt = cut
+
+	err := newTestAgent(t, fs, dir, "1.0.0").RunOnce(t.Context())
+	want := fmt.Sprintf("download interrupted at %d of %d bytes", cut, imageSize)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "run again to resume") {
+		t.Fatalf("RunOnce with a cut download = %v, want %q ... run again to resume", err, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, partFile)); err != nil || fi.Size() != cut {
+		t.Fatalf("download.part after the cut: %v (err %v), want %d bytes", fi, err, cut)
+	}
+
+	// A new agent, as after a reboot; its --version must not override the
+	// seeded state.
+	if err := newTestAgent(t, fs, dir, "0.0.1").RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce resuming: %v", err)
+	}
+	h := fs.lastImageRequest(t)
+	if got := h.Get("Range"); got != fmt.Sprintf("bytes=%d-", cut) {
+		t.Errorf("resume Range = %q, want bytes=%d-", got, cut)
+	}
+	if got, want := h.Get("If-Range"), `"`+fs.sha[:16]+`"`; got != want {
+		t.Errorf("resume If-Range = %q, want %s", got, want)
+	}
+	if got := fs.checkins[1].Version; got != "1.0.0" {
+		t.Errorf("second agent checked in running %q, want the seeded 1.0.0", got)
+	}
+	checkInstalled(t, fs, dir)
+}
+
+func TestRestartWhenServerIgnoresRange(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	fs.cutAt = 30_000
+	a := newTestAgent(t, fs, dir, "1.0.0")
+	if err := a.RunOnce(t.Context()); err == nil {
+		t.Fatal("RunOnce with a cut download succeeded, want an error")
+	}
+
+	fs.ignoreRange = true
+	if err := a.RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce after a 200 answer to a range request: %v", err)
+	}
+	if got := fs.lastImageRequest(t).Get("Range"); got != "bytes=30000-" {
+		t.Errorf("resume Range = %q, want bytes=30000-", got)
+	}
+	checkInstalled(t, fs, dir)
+}
+
+func TestSHA256MismatchReportsFailed(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	fs.offerSHA = strings.Repeat("ab", 32)
+	a := newTestAgent(t, fs, dir, "1.0.0")
+
+	err := a.RunOnce(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
+		t.Fatalf("RunOnce with a wrong sha256 = %v, want a sha256 mismatch", err)
+	}
+
+	last := fs.reports[len(fs.reports)-1]
+	if last.State != "failed" || last.Update != updateID || !strings.Contains(last.Detail, "sha256 mismatch") {
+		t.Errorf("last report = %+v, want failed for update %d with a sha256 mismatch", last, updateID)
+	}
+	for _, name := range []string{partFile, pendingFile, firmwareFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists after a failed verification (stat error %v)", name, err)
+		}
+	}
+	if st := readState(t, dir); st.Version != "1.0.0" {
+		t.Errorf("state version after a failed update = %q, want 1.0.0", st.Version)
+	}
+}
+
+func TestRecoverInterruptedInstall(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	st := stateDir{dir: dir}
+
+	// As if the agent died right after renaming the part over firmware.bin.
+	if err := st.writeJSON(stateFile, installed{Version: "1.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	p := pending{UpdateID: updateID, Version: target, SHA256: fs.sha, Size: imageSize, URL: "/x"}
+	if err := st.writeJSON(pendingFile, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(st.path(firmwareFile), fs.image, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := newTestAgent(t, fs, dir, "").RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	if len(fs.checkins) != 1 || fs.checkins[0].Version != target {
+		t.Errorf("check-ins = %v, want one running %s", fs.checkins, target)
+	}
+	checkInstalled(t, fs, dir)
+}
+
+func TestRunRetriesAndStops(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.failCheckIns = 2
+	dir := t.TempDir()
+	a := newTestAgent(t, fs, dir, "1.0.0")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	// Wait for the check-in that confirms the update, then stop the loop.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		fs.mu.Lock()
+		n := len(fs.checkins)
+		ok := n > 0 && fs.checkins[n-1].Version == target
+		fs.mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent never checked in running the new version")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+	checkInstalled(t, fs, dir)
+}
+
+func TestStalledDownloadKeepsPart(t *testing.T) {
+	fs := newFakeServer(t)
+	dir := t.TempDir()
+	fs.stallAt = 20_000
+	a := newTestAgent(t, fs, dir, "1.0.0")
+	a.stallTimeout = 100 * time.Millisecond
+
+	err := a.RunOnce(t.Context())
+	const want = "download interrupted at 20000 of 100000 bytes (no data for 100ms)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("RunOnce with a stalled download = %v, want it interrupted at 20000 for lack of data", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, partFile)); err != nil || fi.Size() != 20_000 {
+		t.Errorf("download.part after the stall: %v (err %v), want 20000 bytes", fi, err)
+	}
+}

@@ -1,0 +1,19 @@
+// Package agent is a device-side update client for Ferry's native
+// protocol, run by "ferry agent". It stands in for a real device in demos
+// and end-to-end tests and shows the order of steps a device should keep.
+//
+// The agent owns a state directory:
+//
+//	state.json     the running version and the SHA-256 of the installed image
+//	firmware.bin   the installed image
+//	download.part  an image being downloaded; kept across restarts
+//	download.json  what download.part is: update id, version, size, SHA-256,
+//	               URL and the ETag to resume it with
+//
+// One cycle checks in, and when the server offers an update, downloads it
+// (resuming a kept part with Range and If-Range), verifies size and
+// SHA-256, installs it by renaming the part over firmware.bin, records the
+// new version, and checks in again so the server can mark the update
+// succeeded. Status reports go out along the way; a lost report is only
+// logged, because the next check-in repairs the server's record.
+package agent
