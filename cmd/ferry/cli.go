@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ferry-ota/ferry/client"
+)
+
+// defaultServer is where the CLI and the agent look for a server when
+// neither --server nor FERRY_SERVER says otherwise.
+const defaultServer = "http://127.0.0.1:8080"
+
+// remote holds the flags every operator command shares.
+type remote struct {
+	server    string
+	token     string
+	tokenFile string
+	json      bool
+}
+
+// addRemoteFlags registers --server, --token, --token-file and --json on fs.
+// The token's environment fallback is applied later, in operator, so that
+// -h never prints a secret as a flag default.
+func addRemoteFlags(fs *flag.FlagSet, e env) *remote {
+	r := &remote{}
+	server := e.getenv("FERRY_SERVER")
+	if server == "" {
+		server = defaultServer
+	}
+	fs.StringVar(&r.server, "server", server, "server base URL (env FERRY_SERVER)")
+	fs.StringVar(&r.token, "token", "", "operator token (env FERRY_TOKEN)")
+	fs.StringVar(&r.tokenFile, "token-file", "", "read the operator token from this `file`")
+	fs.BoolVar(&r.json, "json", false, "print the server's JSON instead of a table")
+	return r
+}
+
+// operator returns an API client, taking the token from --token, then
+// --token-file, then FERRY_TOKEN.
+func (r *remote) operator(e env) (*client.Operator, error) {
+	token := r.token
+	if token == "" && r.tokenFile != "" {
+		b, err := os.ReadFile(r.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		token = e.getenv("FERRY_TOKEN")
+	}
+	if token == "" {
+		return nil, errors.New("no operator token: use --token, --token-file or FERRY_TOKEN " +
+			"(the server writes one to DATA/operator.token on first start)")
+	}
+	return client.NewOperator(r.server, token, nil), nil
+}
+
+// newFlagSet returns a flag set for one subcommand whose -h prints usage
+// (which should end with an example) and then the flags.
+func newFlagSet(e env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, strings.TrimSpace(usage))
+		fmt.Fprintln(e.stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs parses flags wherever they appear among the positional
+// arguments, which flag.Parse alone does not: it stops at the first
+// positional one. Everything after "--" is positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// wantArgs checks the count of positional arguments, naming what they are.
+func wantArgs(cmd string, args []string, names ...string) error {
+	if len(args) == len(names) {
+		return nil
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("%s: unexpected argument %q", cmd, args[0])
+	}
+	return fmt.Errorf("%s: want %s, got %d argument(s) (run 'ferry %s -h')",
+		cmd, strings.Join(names, " "), len(args), cmd)
+}
+
+// verb is one subcommand of a command group such as "release push".
+type verb struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env) error
+}
+
+// runVerb dispatches e.args[0] to one of verbs.
+func runVerb(ctx context.Context, e env, group string, verbs []verb) error {
+	if len(e.args) == 0 || e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help" {
+		fmt.Fprintf(e.stderr, "Usage: ferry %s COMMAND [flags]\n\nCommands:\n", group)
+		for _, v := range verbs {
+			fmt.Fprintf(e.stderr, "  %-7s %s\n", v.name, v.summary)
+		}
+		fmt.Fprintf(e.stderr, "\nRun 'ferry %s COMMAND -h' for a command's flags.\n", group)
+		if len(e.args) == 0 {
+			return fmt.Errorf("%s: no command given", group)
+		}
+		return flag.ErrHelp
+	}
+	for _, v := range verbs {
+		if v.name == e.args[0] {
+			e.args = e.args[1:]
+			return v.run(ctx, e)
+		}
+	}
+	return fmt.Errorf("%s: unknown command %q (run 'ferry %s -h')", group, e.args[0], group)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+}
+
+// row writes one tab-separated table row.
+func row(tw io.Writer, cells ...any) {
+	for i, c := range cells {
+		if i > 0 {
+			fmt.Fprint(tw, "\t")
+		}
+		fmt.Fprint(tw, c)
+	}
+	fmt.Fprintln(tw)
+}
+
+// when formats a server time for people: UTC to the second, "-" for none.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// dash stands in for an empty cell so table columns stay aligned.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// short cuts a digest to the 16 hex digits people compare by eye (the
+// same prefix the server's ETag uses).
+func short(digest string) string {
+	if len(digest) > 16 {
+		return digest[:16]
+	}
+	return dash(digest)
+}
+
+// oneLine makes free text fit a table cell: first line, at most n runes.
+func oneLine(s string, n int) string {
+	s, _, cut := strings.Cut(strings.TrimSpace(s), "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	} else if cut {
+		return s + " …"
+	}
+	return dash(s)
+}
+
+// attrs formats attributes as sorted name=value pairs.
+func attrs(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return dash(strings.Join(parts, " "))
+}
+
+// required checks flag values given as name, value pairs and names the
+// first missing one.
+func required(cmd string, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return fmt.Errorf("%s: --%s is required", cmd, pairs[i])
+		}
+	}
+	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}

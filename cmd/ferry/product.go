@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-ota/ferry/client"
+)
+
+func runProduct(ctx context.Context, e env) error {
+	return runVerb(ctx, e, "product", []verb{
+		{"create", "create a product", runProductCreate},
+		{"list", "list products", runProductList},
+	})
+}
+
+const productCreateUsage = `
+Usage: ferry product create NAME [--public] [flags]
+
+Creates a product. Unless it is --public, devices need the product's
+enrollment key on every request; the key is printed once, here, and the
+server cannot show it again.
+
+Example:
+  ferry product create mkr-gsm-sensor
+  ferry product create demo-board --public
+`
+
+func runProductCreate(ctx context.Context, e env) error {
+	fs := newFlagSet(e, "product create", productCreateUsage)
+	public := fs.Bool("public", false, "let any device fetch firmware without a key")
+	r := addRemoteFlags(fs, e)
+	args, err := parseArgs(fs, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("product create", args, "NAME"); err != nil {
+		return err
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("product create: %w", err)
+	}
+
+	access := client.AccessKey
+	if *public {
+		access = client.AccessPublic
+	}
+	p, err := op.CreateProduct(ctx, args[0], access)
+	if err != nil {
+		return fmt.Errorf("product create: %w", err)
+	}
+
+	if p.EnrollKey != "" {
+		fmt.Fprintln(e.stderr, "Store this enrollment key now: devices need it, and it is not shown again.")
+	}
+	if r.json {
+		return printJSON(e.stdout, p)
+	}
+	fmt.Fprintf(e.stdout, "created product %s (access %s)\n", p.Name, p.Access)
+	if p.EnrollKey != "" {
+		fmt.Fprintf(e.stdout, "enrollment key: %s\n", p.EnrollKey)
+	}
+	return nil
+}
+
+const productListUsage = `
+Usage: ferry product list [flags]
+
+Lists all products.
+
+Example:
+  ferry product list --server http://127.0.0.1:8080
+`
+
+func runProductList(ctx context.Context, e env) error {
+	fs := newFlagSet(e, "product list", productListUsage)
+	r := addRemoteFlags(fs, e)
+	args, err := parseArgs(fs, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("product list", args); err != nil {
+		return err
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("product list: %w", err)
+	}
+
+	ps, err := op.Products(ctx)
+	if err != nil {
+		return fmt.Errorf("product list: %w", err)
+	}
+	if r.json {
+		return printJSON(e.stdout, map[string]any{"products": ps})
+	}
+	tw := newTable(e.stdout)
+	row(tw, "NAME", "ACCESS", "CREATED")
+	for _, p := range ps {
+		row(tw, p.Name, p.Access, when(p.CreatedAt))
+	}
+	return tw.Flush()
+}

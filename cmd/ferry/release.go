@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/ferry-ota/ferry/client"
+)
+
+func runRelease(ctx context.Context, e env) error {
+	return runVerb(ctx, e, "release", []verb{
+		{"push", "upload and publish a release", runReleasePush},
+		{"list", "list a product's releases", runReleaseList},
+		{"show", "show one release", runReleaseShow},
+	})
+}
+
+const releasePushUsage = `
+Usage: ferry release push --product P --version V [flags] FILE
+
+Uploads FILE as release V of product P and points a channel at it
+(stable unless --channel or --no-channel says otherwise). Prints
+"VERSION  SIZE bytes  sha256 HEX".
+
+Example:
+  ferry release push --product mkr-gsm-sensor --version 1.1.0 build/fw.bin
+  ferry release push --product mkr-gsm-sensor --version 1.2.0-rc1 --channel beta fw.bin
+`
+
+func runReleasePush(ctx context.Context, e env) error {
+	const cmd = "release push"
+	fl := newFlagSet(e, cmd, releasePushUsage)
+	product := fl.String("product", "", "product `name` (required)")
+	version := fl.String("version", "", "release `version` (required)")
+	channel := fl.String("channel", "stable", "`channel` to point at the new release")
+	noChannel := fl.Bool("no-channel", false, "publish without moving any channel")
+	sum := fl.String("sha256", "", "expected SHA-256 of FILE in `hex`; the server refuses a mismatch")
+	notes := fl.String("notes", "", "release `notes`")
+	r := addRemoteFlags(fl, e)
+	args, err := parseArgs(fl, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(cmd, args, "FILE"); err != nil {
+		return err
+	}
+	if err := required(cmd, "product", *product, "version", *version); err != nil {
+		return err
+	}
+	if *noChannel && flagSet(fl, "channel") {
+		return fmt.Errorf("%s: --channel and --no-channel exclude each other", cmd)
+	}
+	if *noChannel {
+		*channel = ""
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+
+	f, size, err := openImage(args[0])
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	defer func() { _ = f.Close() }() // read-only; nothing to learn from closing it
+
+	// Hash what is sent, to catch an image that changed on disk or in
+	// transit: the server's digest must match the bytes read here.
+	h := sha256.New()
+	var sink io.Writer = h
+	bar := uploadBar(e.stderr, size, *version)
+	if bar != nil {
+		sink = io.MultiWriter(h, bar)
+	}
+	rel, err := op.PushRelease(ctx, client.PushOptions{
+		Product: *product, Version: *version, Channel: channel, SHA256: *sum, Notes: *notes,
+		Body: io.TeeReader(f, sink), Size: size,
+	})
+	if bar != nil {
+		_ = bar.Clear() // the bar is decoration; a failure to erase it is harmless
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if local := hex.EncodeToString(h.Sum(nil)); rel.SHA256 != local || rel.Size != size {
+		return fmt.Errorf("%s: server stored %d bytes with sha256 %s, but %s has %d bytes with sha256 %s",
+			cmd, rel.Size, rel.SHA256, args[0], size, local)
+	}
+
+	if r.json {
+		return printJSON(e.stdout, rel)
+	}
+	fmt.Fprintf(e.stdout, "%s  %d bytes  sha256 %s\n", rel.Version, rel.Size, rel.SHA256)
+	return nil
+}
+
+// openImage opens a regular file for upload and returns its size.
+func openImage(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot read %s: %w", path, pathCause(err))
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, fmt.Errorf("cannot read %s: %w", path, pathCause(err))
+	}
+	return f, fi.Size(), nil
+}
+
+// pathCause drops the "open NAME:" prefix of a path error when the caller
+// names the file itself.
+func pathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// uploadBar returns a progress bar on stderr when it is a terminal, else
+// nil: a bar written to a log file or a pipe is only noise.
+func uploadBar(stderr io.Writer, size int64, version string) *progressbar.ProgressBar {
+	f, ok := stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription("uploading "+version),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+const releaseListUsage = `
+Usage: ferry release list --product P [flags]
+
+Lists a product's releases, newest first.
+
+Example:
+  ferry release list --product mkr-gsm-sensor
+`
+
+func runReleaseList(ctx context.Context, e env) error {
+	const cmd = "release list"
+	fl := newFlagSet(e, cmd, releaseListUsage)
+	product := fl.String("product", "", "product `name` (required)")
+	r := addRemoteFlags(fl, e)
+	args, err := parseArgs(fl, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(cmd, args); err != nil {
+		return err
+	}
+	if err := required(cmd, "product", *product); err != nil {
+		return err
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+
+	rels, err := op.Releases(ctx, *product)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if r.json {
+		return printJSON(e.stdout, map[string]any{"releases": rels})
+	}
+	tw := newTable(e.stdout)
+	row(tw, "VERSION", "SIZE", "SHA256", "CREATED", "NOTES")
+	for _, rel := range rels {
+		row(tw, rel.Version, rel.Size, short(rel.SHA256), when(rel.CreatedAt), oneLine(rel.Notes, 40))
+	}
+	return tw.Flush()
+}
+
+const releaseShowUsage = `
+Usage: ferry release show --product P [flags] VERSION
+
+Shows one release with all its digests.
+
+Example:
+  ferry release show --product mkr-gsm-sensor 1.1.0
+`
+
+func runReleaseShow(ctx context.Context, e env) error {
+	const cmd = "release show"
+	fl := newFlagSet(e, cmd, releaseShowUsage)
+	product := fl.String("product", "", "product `name` (required)")
+	r := addRemoteFlags(fl, e)
+	args, err := parseArgs(fl, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(cmd, args, "VERSION"); err != nil {
+		return err
+	}
+	if err := required(cmd, "product", *product); err != nil {
+		return err
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+
+	rel, err := op.Release(ctx, *product, args[0])
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if r.json {
+		return printJSON(e.stdout, rel)
+	}
+	tw := newTable(e.stdout)
+	row(tw, "product", rel.Product)
+	row(tw, "version", rel.Version)
+	row(tw, "size", fmt.Sprintf("%d bytes", rel.Size))
+	row(tw, "crc32", rel.CRC32)
+	row(tw, "md5", rel.MD5)
+	row(tw, "sha256", rel.SHA256)
+	row(tw, "created", when(rel.CreatedAt))
+	// Continuation lines start with an empty cell so they line up under
+	// the first.
+	row(tw, "notes", strings.ReplaceAll(dash(strings.TrimSpace(rel.Notes)), "\n", "\n\t"))
+	return tw.Flush()
+}
