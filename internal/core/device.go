@@ -80,7 +80,7 @@ func (s *Service) Device(ctx context.Context, product, name string) (DeviceDetai
 			return DeviceDetail{}, err
 		}
 		if d.Device, err = s.store.Device(ctx, p.ID, name); err != nil {
-			return DeviceDetail{}, fmt.Errorf("device %s of %s: %w", name, product, err)
+			return DeviceDetail{}, lookupErr(err, "product "+product+" has no device "+name)
 		}
 		d.Product = p.Name
 	} else if err := s.findDevice(ctx, name, &d); err != nil {
@@ -166,7 +166,7 @@ func (s *Service) DeviceRowID(ctx context.Context, p Product, name string) (int6
 	}
 	d, err := s.store.Device(ctx, p.ID, name)
 	if err != nil {
-		return 0, fmt.Errorf("device %s of %s: %w", name, p.Name, err)
+		return 0, lookupErr(err, "product "+p.Name+" has no device "+name)
 	}
 	return d.ID, nil
 }

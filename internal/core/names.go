@@ -7,9 +7,10 @@ import (
 )
 
 var (
-	// Product and channel names appear in URL paths and file-like
-	// addresses, so they are kept to a small lowercase alphabet.
-	productRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	// Product and channel names appear in URL paths, so they are kept to
+	// an alphabet that needs no escaping. Product names keep the case the
+	// operator chose: makers name firmware lines after boards ("MKR-GSM").
+	productRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	channelRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 	// Device IDs are chosen by makers: serial numbers, IMEIs, MAC addresses.
 	deviceRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
@@ -18,7 +19,7 @@ var (
 // ValidateProductName reports whether name can name a product.
 func ValidateProductName(name string) error {
 	return checkName("product name", name, productRe,
-		"use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+		"use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
 }
 
 // ValidateChannelName reports whether name can name a channel.

@@ -36,7 +36,7 @@ func (s *Service) Product(ctx context.Context, name string) (Product, error) {
 	}
 	p, err := s.store.ProductByName(ctx, name)
 	if err != nil {
-		return Product{}, fmt.Errorf("product %s: %w", name, err)
+		return Product{}, lookupErr(err, "unknown product "+name)
 	}
 	return p, nil
 }

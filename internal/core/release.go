@@ -157,7 +157,7 @@ func (s *Service) Release(ctx context.Context, product, ver string) (Release, er
 	}
 	r, err := s.store.ReleaseByVersion(ctx, p.ID, ver)
 	if err != nil {
-		return Release{}, fmt.Errorf("release %s %s: %w", product, ver, err)
+		return Release{}, lookupErr(err, "product "+product+" has no release "+ver)
 	}
 	return r, nil
 }

@@ -55,7 +55,7 @@ func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, err
 	err = s.store.Tx(ctx, func(tx Store) error {
 		dev, err := tx.Device(ctx, p.ID, in.Device)
 		if err != nil {
-			return fmt.Errorf("device %s: check in first: %w", in.Device, err)
+			return lookupErr(err, "unknown device "+in.Device+": check in first")
 		}
 		devID = dev.ID
 		if u, err = reportTarget(ctx, tx, dev, in.UpdateID); err != nil {

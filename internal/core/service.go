@@ -181,5 +181,14 @@ func secretMatches(secret, hash string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1
 }
 
+// lookupErr replaces a store's not-found error with msg, which names the
+// object in the operator's or device's terms; other errors pass unchanged.
+func lookupErr(err error, msg string) error {
+	if notFound(err) {
+		return fmt.Errorf("%s: %w", msg, ErrNotFound)
+	}
+	return err
+}
+
 // notFound reports whether err means "no such object".
 func notFound(err error) bool { return errors.Is(err, ErrNotFound) }
