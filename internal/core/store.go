@@ -59,14 +59,16 @@ type Store interface {
 	// by product ID then name.
 	Devices(ctx context.Context, f DeviceFilter) ([]DeviceStatus, error)
 	// SaveDevice writes d's mutable fields: channel, version, image hash,
-	// attributes and last seen. ErrNotFound if d.ID does not exist.
+	// attributes, last seen, and the operator settings and assignment.
+	// ErrNotFound if d.ID does not exist.
 	SaveDevice(ctx context.Context, d Device) error
 	// TouchDevices applies batched hot-path writes: for each device ID, last
-	// seen moves forward to at least Seen and Bytes is added to bytes
-	// served. Unknown IDs are ignored.
+	// seen moves forward to at least Seen, and Bytes is added to the
+	// device's bytes served and to the Served bytes of its open update, if
+	// it has one. Unknown IDs are ignored.
 	TouchDevices(ctx context.Context, touches map[int64]Touch) error
 
-	// CreateUpdate inserts u and sets u.ID. ErrConflict if u is open (zero
+	// CreateUpdate inserts u (including its RolloutID) and sets u.ID. ErrConflict if u is open (zero
 	// FinishedAt) and the device already has an open update.
 	CreateUpdate(ctx context.Context, u *Update) error
 	// Update returns the update with the given ID.
@@ -88,6 +90,54 @@ type Store interface {
 	Events(ctx context.Context, deviceID int64) ([]Event, error)
 	// LastEvent returns the newest event of an update.
 	LastEvent(ctx context.Context, updateID int64) (Event, error)
+
+	// SaveProduct writes p's poll intervals. ErrNotFound if p.ID does not exist.
+	SaveProduct(ctx context.Context, p Product) error
+	// ProductDevices lists every device of a product, ordered by name.
+	ProductDevices(ctx context.Context, productID int64) ([]Device, error)
+
+	// CreateRollout inserts r and sets r.ID. ErrConflict if r is active and
+	// the product already has an active rollout.
+	CreateRollout(ctx context.Context, r *Rollout) error
+	// Rollout returns the rollout with the given ID.
+	Rollout(ctx context.Context, id int64) (Rollout, error)
+	// Rollouts lists a product's rollouts, or every product's when
+	// productID is zero, newest (highest ID) first.
+	Rollouts(ctx context.Context, productID int64) ([]Rollout, error)
+	// ActiveRollout returns the product's running or paused rollout.
+	ActiveRollout(ctx context.Context, productID int64) (Rollout, error)
+	// ActiveRollouts lists every running or paused rollout, oldest first.
+	ActiveRollouts(ctx context.Context) ([]Rollout, error)
+	// SaveRollout writes r's phase, state, reason, updated, phase-started
+	// and finished times. ErrNotFound if r.ID does not exist.
+	SaveRollout(ctx context.Context, r Rollout) error
+	// RolloutUpdates lists every update a rollout offered, oldest first.
+	RolloutUpdates(ctx context.Context, rolloutID int64) ([]Update, error)
+	// RolloutLoad counts the rollout's open updates, and its updates
+	// created at or after since.
+	RolloutLoad(ctx context.Context, rolloutID int64, since time.Time) (open, recent int, err error)
+
+	// AddAudit appends an entry to the audit log and sets e.ID.
+	AddAudit(ctx context.Context, e *AuditEntry) error
+	// Audit lists audit entries matching f, newest first.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	// SetWebhook creates or replaces a product's webhook.
+	SetWebhook(ctx context.Context, w Webhook) error
+	// Webhook returns a product's webhook.
+	Webhook(ctx context.Context, productID int64) (Webhook, error)
+	// DeleteWebhook removes a product's webhook; a missing one is not an error.
+	DeleteWebhook(ctx context.Context, productID int64) error
+	// AddDelivery queues a webhook event and sets d.ID.
+	AddDelivery(ctx context.Context, d *Delivery) error
+	// DueDeliveries returns up to limit undelivered deliveries whose NextAt
+	// is at or before now, oldest first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// SaveDelivery writes d's attempts, next attempt, delivered time and
+	// last error. ErrNotFound if d.ID does not exist.
+	SaveDelivery(ctx context.Context, d Delivery) error
+	// Deliveries lists a product's deliveries, newest first, at most limit.
+	Deliveries(ctx context.Context, productID int64, limit int) ([]Delivery, error)
 
 	// CreateToken inserts t and sets t.ID. ErrConflict if the hash exists.
 	CreateToken(ctx context.Context, t *Token) error

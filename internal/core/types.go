@@ -23,6 +23,11 @@ type Product struct {
 	// public products. The key itself is shown once and never stored.
 	KeyHash   string
 	CreatedAt time.Time
+	// PollIdle and PollActive tell devices when to check in again: idle,
+	// and while an update or rollout concerns them. Zero means the
+	// server's default.
+	PollIdle   time.Duration
+	PollActive time.Duration
 }
 
 // Digests describe an image: its size and the digests devices check.
@@ -72,6 +77,18 @@ type Device struct {
 	FirstSeen   time.Time
 	LastSeen    time.Time
 	BytesServed int64
+
+	// Operator settings.
+	Tags            []string      // sorted, unique
+	PinnedReleaseID int64         // when not zero, the device runs this release and no other
+	Excluded        bool          // rollouts never select the device
+	Poll            time.Duration // overrides the product's poll intervals when not zero
+
+	// Assignment is the release a rollout moved the device to. It wins over
+	// the channel when it is newer than the channel's last move.
+	AssignedReleaseID int64
+	AssignedRolloutID int64
+	AssignedAt        time.Time
 }
 
 // Update is one device moving to one release: the state machine's record.
@@ -84,6 +101,8 @@ type Update struct {
 	State       State
 	Reason      string // why it failed or was canceled
 	Progress    int64  // furthest byte count the device reported
+	Served      int64  // image bytes the server sent the device while the update was open
+	RolloutID   int64  // the rollout that made the offer; zero for channel offers
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	FinishedAt  time.Time // zero while the update is open
