@@ -8,7 +8,8 @@
 //
 // Times are stored as INTEGER unix milliseconds in UTC; the zero time.Time
 // is stored as 0 and read back as the zero time.Time, so the instant of the
-// Unix epoch itself cannot be stored. Device attributes are stored as JSON
-// text. The schema is created by the numbered, append-only migrations in
+// Unix epoch itself cannot be stored. Durations are INTEGER milliseconds.
+// Device attributes and tags, and a rollout's selector, phases and
+// thresholds, are stored as JSON text. The schema is created by the numbered, append-only migrations in
 // migrations/, which Open applies.
 package sqlite

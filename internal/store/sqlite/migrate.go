@@ -60,7 +60,13 @@ func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	return applyMigrations(ctx, db, logger, ms)
+}
+
+// applyMigrations is migrate with the migrations given, so that a test can
+// build a database at an older version by passing a prefix of them.
+func applyMigrations(ctx context.Context, db *sql.DB, logger *slog.Logger, ms []migration) error {
+	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	) STRICT`)

@@ -7,13 +7,16 @@ import (
 	"github.com/ferry-ota/ferry/internal/core"
 )
 
-const productColumns = `id, name, access, key_hash, created_at`
+// Poll intervals are stored as INTEGER milliseconds, 0 for the default.
+const productColumns = `id, name, access, key_hash, created_at, poll_idle, poll_active`
 
 // CreateProduct implements core.Store.
 func (s *Store) CreateProduct(ctx context.Context, p *core.Product) error {
-	err := s.q.QueryRowContext(ctx, `INSERT INTO products (name, access, key_hash, created_at)
-		VALUES (?, ?, ?, ?) RETURNING id`,
-		p.Name, p.Access, p.KeyHash, millis(p.CreatedAt)).Scan(&p.ID)
+	err := s.q.QueryRowContext(ctx, `INSERT INTO products
+		(name, access, key_hash, created_at, poll_idle, poll_active)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		p.Name, p.Access, p.KeyHash, millis(p.CreatedAt),
+		p.PollIdle.Milliseconds(), p.PollActive.Milliseconds()).Scan(&p.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create product %q", p.Name))
 	}
@@ -39,10 +42,23 @@ func (s *Store) Products(ctx context.Context) ([]core.Product, error) {
 	return ps, nil
 }
 
+// SaveProduct implements core.Store. Intervals are kept to the millisecond.
+func (s *Store) SaveProduct(ctx context.Context, p core.Product) error {
+	op := fmt.Sprintf("save product %d", p.ID)
+	res, err := s.q.ExecContext(ctx, `UPDATE products SET poll_idle = ?, poll_active = ?
+		WHERE id = ?`, p.PollIdle.Milliseconds(), p.PollActive.Milliseconds(), p.ID)
+	if err != nil {
+		return wrapErr(err, op)
+	}
+	return mustAffect(res, op)
+}
+
 func scanProduct(sc scanner) (core.Product, error) {
 	var p core.Product
-	var created int64
-	err := sc.Scan(&p.ID, &p.Name, &p.Access, &p.KeyHash, &created)
+	var created, idle, active int64
+	err := sc.Scan(&p.ID, &p.Name, &p.Access, &p.KeyHash, &created, &idle, &active)
 	p.CreatedAt = fromMillis(created)
+	p.PollIdle = fromMS(idle)
+	p.PollActive = fromMS(active)
 	return p, err
 }

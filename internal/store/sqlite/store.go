@@ -58,18 +58,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 			path, core.ErrInvalid)
 	}
 
-	// Pragmas go in the DSN because the driver applies them to every new
-	// connection of the pool, not just the first.
-	opts := url.Values{
-		"_pragma": {
-			fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
-			"foreign_keys(on)",
-			"journal_mode(WAL)",
-			"synchronous(NORMAL)",
-		},
-		"_txlock": {"immediate"},
-	}
-	db, err := sql.Open("sqlite", path+"?"+opts.Encode())
+	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
@@ -80,6 +69,22 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
 	return &Store{db: db, q: db}, nil
+}
+
+// dsn is the driver's name for the database at path with our pragmas.
+// Pragmas go in the DSN because the driver applies them to every new
+// connection of the pool, not just the first.
+func dsn(path string) string {
+	opts := url.Values{
+		"_pragma": {
+			fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
+			"foreign_keys(on)",
+			"journal_mode(WAL)",
+			"synchronous(NORMAL)",
+		},
+		"_txlock": {"immediate"},
+	}
+	return path + "?" + opts.Encode()
 }
 
 // Close closes the database. Calls made after Close fail.
@@ -197,6 +202,12 @@ func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
+// fromMS decodes a duration stored as INTEGER milliseconds with
+// time.Duration.Milliseconds, which drops finer precision.
+func fromMS(ms int64) time.Duration {
+	return time.Duration(ms) * time.Millisecond
+}
+
 // nullID stores the ID 0, which means "none", as NULL so that the column's
 // foreign key is not checked.
 func nullID(id int64) sql.NullInt64 {
@@ -225,4 +236,29 @@ func decodeAttributes(s string) (map[string]string, error) {
 		m = nil
 	}
 	return m, nil
+}
+
+// encodeList stores a nil or empty slice as "[]" rather than "null", so a
+// column never holds two spellings of "none". what names the list in errors.
+func encodeList[T any](xs []T, what string) (string, error) {
+	if len(xs) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(xs)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", what, err)
+	}
+	return string(b), nil
+}
+
+// decodeList reads an empty array back as a nil slice.
+func decodeList[T any](s, what string) ([]T, error) {
+	var xs []T
+	if err := json.Unmarshal([]byte(s), &xs); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
+	}
+	if len(xs) == 0 {
+		xs = nil
+	}
+	return xs, nil
 }

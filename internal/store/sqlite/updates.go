@@ -8,24 +8,28 @@ import (
 	"github.com/ferry-ota/ferry/internal/core"
 )
 
+// rollout_id is NULL for a channel offer (RolloutID 0).
 const updateColumns = `id, device_id, release_id, version, from_version, state, reason,
-	progress, created_at, updated_at, finished_at`
+	progress, created_at, updated_at, finished_at, served, COALESCE(rollout_id, 0)`
 
 // latestUpdateColumns are updateColumns of the update LEFT JOINed as u,
 // with zero values where the device has no update.
 const latestUpdateColumns = `COALESCE(u.id, 0), COALESCE(u.device_id, 0),
 	COALESCE(u.release_id, 0), COALESCE(u.version, ''), COALESCE(u.from_version, ''),
 	COALESCE(u.state, ''), COALESCE(u.reason, ''), COALESCE(u.progress, 0),
-	COALESCE(u.created_at, 0), COALESCE(u.updated_at, 0), COALESCE(u.finished_at, 0)`
+	COALESCE(u.created_at, 0), COALESCE(u.updated_at, 0), COALESCE(u.finished_at, 0),
+	COALESCE(u.served, 0), COALESCE(u.rollout_id, 0)`
 
 // CreateUpdate implements core.Store. It returns an error wrapping
-// ErrNotFound if the device or the release does not exist.
+// ErrNotFound if the device, the release or the rollout does not exist.
 func (s *Store) CreateUpdate(ctx context.Context, u *core.Update) error {
 	err := s.q.QueryRowContext(ctx, `INSERT INTO updates (device_id, release_id, version,
-		from_version, state, reason, progress, created_at, updated_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		from_version, state, reason, progress, created_at, updated_at, finished_at,
+		served, rollout_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.DeviceID, u.ReleaseID, u.Version, u.FromVersion, u.State, u.Reason, u.Progress,
-		millis(u.CreatedAt), millis(u.UpdatedAt), millis(u.FinishedAt)).Scan(&u.ID)
+		millis(u.CreatedAt), millis(u.UpdatedAt), millis(u.FinishedAt),
+		u.Served, nullID(u.RolloutID)).Scan(&u.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create update of device %d to release %d",
 			u.DeviceID, u.ReleaseID))
@@ -66,7 +70,8 @@ func (s *Store) Updates(ctx context.Context, deviceID int64) ([]core.Update, err
 	return us, nil
 }
 
-// SaveUpdate implements core.Store.
+// SaveUpdate implements core.Store. Served is not written: only
+// TouchDevices adds to it, so a save cannot undo a concurrent touch.
 func (s *Store) SaveUpdate(ctx context.Context, u core.Update) error {
 	op := fmt.Sprintf("save update %d", u.ID)
 	res, err := s.q.ExecContext(ctx, `UPDATE updates
@@ -113,7 +118,7 @@ type updateDest struct {
 
 func (ud *updateDest) dest(u *core.Update) []any {
 	return []any{&u.ID, &u.DeviceID, &u.ReleaseID, &u.Version, &u.FromVersion, &u.State,
-		&u.Reason, &u.Progress, &ud.created, &ud.updated, &ud.finished}
+		&u.Reason, &u.Progress, &ud.created, &ud.updated, &ud.finished, &u.Served, &u.RolloutID}
 }
 
 func (ud *updateDest) finish(u *core.Update) {

@@ -30,8 +30,13 @@ CREATE TABLE rollouts (
     finished_at       INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
--- A product has at most one active (running or paused) rollout.
+-- A product has at most one active (running or paused) rollout. Queries for
+-- active rollouts repeat this WHERE clause literally so that SQLite can use
+-- the index.
 CREATE UNIQUE INDEX rollouts_one_active ON rollouts (product_id) WHERE state IN ('running', 'paused');
+
+-- Serves a product's rollout list, newest (highest id) first.
+CREATE INDEX rollouts_product ON rollouts (product_id, id);
 
 ALTER TABLE devices ADD COLUMN tags                TEXT    NOT NULL DEFAULT '[]';
 ALTER TABLE devices ADD COLUMN pinned_release_id   INTEGER REFERENCES releases (id);
@@ -44,8 +49,13 @@ ALTER TABLE devices ADD COLUMN assigned_at         INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE updates ADD COLUMN rollout_id INTEGER REFERENCES rollouts (id);
 ALTER TABLE updates ADD COLUMN served     INTEGER NOT NULL DEFAULT 0;
 
--- Serves a rollout's status, its concurrency count and its offer rate.
+-- Serves a rollout's update list and its offer rate.
 CREATE INDEX updates_rollout ON updates (rollout_id, created_at);
+
+-- Serves a rollout's concurrency count, asked on every offer, without
+-- reading the finished updates, which outnumber the open ones.
+CREATE INDEX updates_rollout_open ON updates (rollout_id)
+    WHERE state NOT IN ('succeeded', 'failed', 'canceled');
 
 CREATE TABLE audit (
     id      INTEGER PRIMARY KEY,
@@ -57,7 +67,9 @@ CREATE TABLE audit (
     detail  TEXT    NOT NULL DEFAULT ''
 ) STRICT;
 
+-- Serve the audit listing, newest first, of everything and of one product.
 CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_product ON audit (product, at);
 
 CREATE TABLE webhooks (
     product_id INTEGER PRIMARY KEY REFERENCES products (id),
@@ -80,4 +92,8 @@ CREATE TABLE deliveries (
     created_at   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
+-- Serves the dispatcher's query for due deliveries.
 CREATE INDEX deliveries_due ON deliveries (next_at) WHERE delivered_at = 0;
+
+-- Serves a product's delivery list, newest (highest id) first.
+CREATE INDEX deliveries_product ON deliveries (product_id, id);
