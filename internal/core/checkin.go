@@ -6,6 +6,8 @@ import (
 	"maps"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferry-ota/ferry/internal/version"
 )
 
 // Bounds on what a device may send in one check-in.
@@ -36,6 +38,9 @@ type Decision struct {
 	Release *Release
 	// Poll is when the device should check in again.
 	Poll time.Duration
+	// active is set when an update or an active rollout concerns the
+	// device, so it should come back sooner.
+	active bool
 }
 
 // Want returns the version the device should run: the offered release's, or
@@ -95,7 +100,8 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 		return Decision{}, fmt.Errorf("check-in of %s/%s: %w", p.Name, in.Device, err)
 	}
 	s.touch(dec.Device.ID, now, 0)
-	dec.Poll = s.cfg.PollInterval
+	s.kick()
+	dec.Poll = s.poll(p, dec.Device, dec.active)
 	return dec, nil
 }
 
@@ -116,6 +122,7 @@ func (s *Service) checkIn(ctx context.Context, tx Store, p Product, in CheckIn, 
 		case StateFailed:
 			// Answer "nothing to do" once, so the failure is what the
 			// operator sees; the next check-in may offer the release again.
+			dec.active = true
 			return dec, nil
 		case StateSucceeded, StateCanceled:
 		default:
@@ -123,18 +130,18 @@ func (s *Service) checkIn(ctx context.Context, tx Store, p Product, in CheckIn, 
 			if err != nil {
 				return Decision{}, err
 			}
-			dec.Update, dec.Release = &open, &r
+			dec.Update, dec.Release, dec.active = &open, &r, true
 			return dec, nil
 		}
 	case !notFound(err):
 		return Decision{}, err
 	}
 
-	u, r, err := s.offer(ctx, tx, p, dev, in.Protocol, now)
+	u, r, active, err := s.offer(ctx, tx, p, dev, in.Protocol, now)
 	if err != nil {
 		return Decision{}, err
 	}
-	dec.Update, dec.Release = u, r
+	dec.Update, dec.Release, dec.active = u, r, active || u != nil
 	return dec, nil
 }
 
@@ -188,8 +195,23 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 
 // runs reports whether a check-in proves the device runs release r.
 func runs(in CheckIn, r Release) bool {
-	return (in.Version != "" && in.Version == r.Version) ||
-		(in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256)
+	return sameVersion(in.Version, r.Version) || (in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256)
+}
+
+// sameVersion reports whether a device's version names the release
+// version v. Versions compare as semver does, so "v1.3.0", "1.3.0" and
+// "1.3" are one version: a sketch's compiled-in string need not match the
+// publisher's spelling.
+func sameVersion(device, v string) bool {
+	if device == "" {
+		return false
+	}
+	if device == v {
+		return true
+	}
+	a, errA := version.Parse(device)
+	b, errB := version.Parse(v)
+	return errA == nil && errB == nil && version.Compare(a, b) == 0
 }
 
 // judgeOpen applies the truth rules to the device's open update. It
@@ -206,7 +228,7 @@ func (s *Service) judgeOpen(
 	switch {
 	case runs(in, target):
 		s.log.Info("update succeeded", "product", p.Name, "device_id", dev.Name, "version", target.Version)
-		return s.finish(ctx, tx, u, StateSucceeded, "device checked in running "+target.Version, in, now)
+		return s.finish(ctx, tx, p, dev, u, StateSucceeded, "device checked in running "+target.Version, in, now)
 	case in.Version != "" && installStarted(u.State):
 		reason := fmt.Sprintf("rolled back: device checked in running %s after installing %s",
 			in.Version, target.Version)
@@ -215,77 +237,28 @@ func (s *Service) judgeOpen(
 		}
 		s.log.Warn("update failed", "product", p.Name, "device_id", dev.Name, "version", target.Version,
 			"reason", reason)
-		return s.finish(ctx, tx, u, StateFailed, reason, in, now)
+		return s.finish(ctx, tx, p, dev, u, StateFailed, reason, in, now)
 	case installStarted(u.State):
 		return nil
 	}
 
-	want, err := channelRelease(ctx, tx, p, dev.Channel)
+	if u.RolloutID != 0 {
+		ro, err := tx.Rollout(ctx, u.RolloutID)
+		if err != nil {
+			return err
+		}
+		if ro.State == RolloutCanceled {
+			return s.finish(ctx, tx, p, dev, u, StateCanceled, fmt.Sprintf("rollout %d canceled", ro.ID), in, now)
+		}
+	}
+	want, err := s.desired(ctx, tx, p, dev)
 	if err != nil && !notFound(err) {
 		return err
 	}
-	if err == nil && want.ID != u.ReleaseID {
-		reason := fmt.Sprintf("superseded: channel %s now points to %s", dev.Channel, want.Version)
-		return s.finish(ctx, tx, u, StateCanceled, reason, in, now)
+	if err == nil && want.release.ID != u.ReleaseID {
+		reason := "superseded: the device should now run " + want.release.Version
+		return s.finish(ctx, tx, p, dev, u, StateCanceled, reason, in, now)
 	}
 	return nil
 }
 
-// finish ends an update in a terminal state and records why.
-func (s *Service) finish(
-	ctx context.Context, tx Store, u *Update, st State, reason string, in CheckIn, now time.Time,
-) error {
-	u.State, u.Reason, u.UpdatedAt, u.FinishedAt = st, reason, now, now
-	if err := tx.SaveUpdate(ctx, *u); err != nil {
-		return err
-	}
-	return tx.AddEvent(ctx, &Event{
-		DeviceID: u.DeviceID, UpdateID: u.ID, At: now, Kind: EventDecision, State: st,
-		Version: in.Version, Detail: reason, Protocol: in.Protocol,
-	})
-}
-
-// offer creates an update to the device's channel release when the device
-// does not run it and has not failed it too often lately.
-func (s *Service) offer(
-	ctx context.Context, tx Store, p Product, dev Device, protocol string, now time.Time,
-) (*Update, *Release, error) {
-	want, err := channelRelease(ctx, tx, p, dev.Channel)
-	if notFound(err) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if dev.Version == want.Version || (dev.ImageSHA256 != "" && dev.ImageSHA256 == want.SHA256) {
-		return nil, nil, nil
-	}
-
-	n, last, err := tx.Failures(ctx, dev.ID, want.ID, now.Add(-s.cfg.CoolDown))
-	if err != nil {
-		return nil, nil, err
-	}
-	if n >= s.cfg.FailLimit {
-		s.log.Debug("offer held back by cool-down", "device_id", dev.Name, "version", want.Version,
-			"failures", n, "until", last.Add(s.cfg.CoolDown))
-		return nil, nil, nil
-	}
-
-	u := Update{
-		DeviceID: dev.ID, ReleaseID: want.ID, Version: want.Version, FromVersion: dev.Version,
-		State: StateOffered, CreatedAt: now, UpdatedAt: now,
-	}
-	if err := tx.CreateUpdate(ctx, &u); err != nil {
-		return nil, nil, err
-	}
-	err = tx.AddEvent(ctx, &Event{
-		DeviceID: dev.ID, UpdateID: u.ID, At: now, Kind: EventOffer, State: StateOffered,
-		Version: dev.Version, Detail: "offered " + want.Version + " from channel " + dev.Channel,
-		Protocol: protocol,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	s.log.Debug("update offered", "device_id", dev.Name, "version", want.Version)
-	return &u, &want, nil
-}

@@ -1,6 +1,9 @@
 package core
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Adapters map them to protocol status codes in one place;
 // the wrapped message carries the human-readable reason.
@@ -18,3 +21,8 @@ var (
 	// ErrAmbiguous: a device ID names devices in more than one product.
 	ErrAmbiguous = errors.New("ambiguous")
 )
+
+// errInvalidf returns an ErrInvalid error with a formatted reason.
+func errInvalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}

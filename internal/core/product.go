@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -22,7 +23,16 @@ func (s *Service) CreateProduct(ctx context.Context, name string, access Access)
 		return Product{}, "", fmt.Errorf("%w: access %q: want public or key", ErrInvalid, truncate(string(access), 20))
 	}
 
-	if err := s.store.CreateProduct(ctx, &p); err != nil {
+	err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateProduct(ctx, &p); err != nil {
+			return err
+		}
+		return audit(ctx, tx, p.CreatedAt, "product.create", name, "", map[string]string{"access": string(access)})
+	})
+	if errors.Is(err, ErrConflict) {
+		return Product{}, "", fmt.Errorf("product %s: %w", name, ErrConflict)
+	}
+	if err != nil {
 		return Product{}, "", fmt.Errorf("create product %s: %w", name, err)
 	}
 	s.log.Info("product created", "product", name, "access", string(access))

@@ -71,8 +71,10 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 		if err := tx.CreateRelease(ctx, &r); err != nil {
 			return err
 		}
-		if in.Channel == "" {
-			return nil
+		err := audit(ctx, tx, r.CreatedAt, "release.push", p.Name, r.Version,
+			map[string]any{"size": r.Size, "sha256": r.SHA256, "channel": in.Channel})
+		if err != nil || in.Channel == "" {
+			return err
 		}
 		return tx.SetChannel(ctx, Channel{ProductID: p.ID, Name: in.Channel, ReleaseID: r.ID, UpdatedAt: r.CreatedAt})
 	})
@@ -187,7 +189,13 @@ func (s *Service) SetChannel(ctx context.Context, product, channel, ver string) 
 		return ChannelView{}, err
 	}
 	c := Channel{ProductID: r.ProductID, Name: channel, ReleaseID: r.ID, UpdatedAt: s.now()}
-	if err := s.store.SetChannel(ctx, c); err != nil {
+	err = s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.SetChannel(ctx, c); err != nil {
+			return err
+		}
+		return audit(ctx, tx, c.UpdatedAt, "channel.set", product, channel, map[string]string{"version": ver})
+	})
+	if err != nil {
 		return ChannelView{}, fmt.Errorf("set channel %s of %s: %w", channel, product, err)
 	}
 	s.log.Info("channel moved", "product", product, "channel", channel, "version", ver)

@@ -67,6 +67,7 @@ func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, err
 		return Update{}, fmt.Errorf("report of %s/%s: %w", p.Name, in.Device, err)
 	}
 	s.touch(devID, now, 0)
+	s.kick()
 	return u, nil
 }
 
@@ -128,5 +129,8 @@ func (s *Service) applyReport(
 		}
 		s.log.Warn("update failed", "product", p.Name, "device_id", dev.Name, "version", u.Version, "reason", u.Reason)
 	}
-	return tx.SaveUpdate(ctx, *u)
+	if err := tx.SaveUpdate(ctx, *u); err != nil {
+		return err
+	}
+	return s.outcome(ctx, tx, p, dev, *u, now)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,18 @@ type Config struct {
 	// FlushInterval is how often batched last-seen and byte counters are
 	// written. Default 2 seconds.
 	FlushInterval time.Duration
+	// PollActive is how long a device waits before checking in again while
+	// an update or an active rollout concerns it. Default 5 minutes.
+	PollActive time.Duration
+	// PollJitter spreads poll hints by up to this share either way, so
+	// devices told the same interval drift apart. Default 0.1.
+	PollJitter float64
+	// RolloutTick is how often active rollouts are evaluated for phase
+	// advances and completion. Default 5 seconds.
+	RolloutTick time.Duration
+	// Kick, when set, is called after a transaction queued webhook
+	// deliveries, to wake their sender.
+	Kick func()
 	// Now returns the current time; tests replace it. Default time.Now.
 	Now func() time.Time
 }
@@ -50,6 +63,15 @@ func (c Config) withDefaults() Config {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 2 * time.Second
 	}
+	if c.PollActive <= 0 {
+		c.PollActive = 5 * time.Minute
+	}
+	if c.PollJitter <= 0 || c.PollJitter >= 1 {
+		c.PollJitter = 0.1
+	}
+	if c.RolloutTick <= 0 {
+		c.RolloutTick = 5 * time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -69,10 +91,14 @@ type Service struct {
 	touches map[int64]Touch
 	stop    chan struct{}
 	done    chan struct{}
+
+	// queued is set when a transaction queued a webhook delivery.
+	queued atomic.Bool
 }
 
-// NewService returns a Service over store and blobs and starts the
-// background flush of batched writes; Close stops it.
+// NewService returns a Service over store and blobs and starts its
+// background work: flushing batched writes and evaluating rollouts. Close
+// stops it.
 func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Service {
 	s := &Service{
 		store:   store,
@@ -83,7 +109,7 @@ func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Serv
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	go s.flushLoop()
+	go s.background()
 	return s
 }
 
@@ -97,19 +123,28 @@ func (s *Service) Close() error {
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+// now is the service's clock, at the millisecond precision the store
+// keeps, so that what an answer shows equals what a later read returns.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
-func (s *Service) flushLoop() {
+// background flushes batched writes and evaluates rollouts until Close.
+func (s *Service) background() {
 	defer close(s.done)
-	t := time.NewTicker(s.cfg.FlushInterval)
-	defer t.Stop()
+	flush := time.NewTicker(s.cfg.FlushInterval)
+	defer flush.Stop()
+	rollouts := time.NewTicker(s.cfg.RolloutTick)
+	defer rollouts.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case <-flush.C:
 			if err := s.Flush(context.Background()); err != nil {
 				s.log.Error("flush device counters", "error", err)
+			}
+		case <-rollouts.C:
+			if err := s.EvaluateRollouts(context.Background()); err != nil {
+				s.log.Error("evaluate rollouts", "error", err)
 			}
 		}
 	}

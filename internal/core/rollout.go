@@ -1,0 +1,360 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds on a rollout's definition.
+const (
+	MaxPhases          = 20
+	MaxSelectorDevices = 10000
+	MaxSelectorTags    = 16
+	MaxTagLen          = 64
+)
+
+// RolloutSpec describes a rollout to create.
+type RolloutSpec struct {
+	Product  string
+	Version  string
+	Selector Selector
+	// Phases is a comma-separated list of percentages ("1%") and counts
+	// ("20") of the selected devices, each phase including the ones before
+	// it; "all" means 100%. Empty means one phase of 100%.
+	Phases          string
+	AutoAdvance     bool
+	Soak            time.Duration
+	SuccessRate     float64 // 0-1; the share of a phase's devices that must succeed
+	MaxConcurrent   int
+	OffersPerMinute int
+	FailPercent     float64
+	FailMinFinished int
+	FailCount       int
+}
+
+// ParsePhases parses a phase list such as "1%,10%,50%,100%" or "20,200,all".
+func ParsePhases(s string) ([]Phase, error) {
+	if strings.TrimSpace(s) == "" {
+		return []Phase{{Percent: 100}}, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > MaxPhases {
+		return nil, errInvalidf("%d phases, at most %d allowed", len(parts), MaxPhases)
+	}
+	out := make([]Phase, 0, len(parts))
+	for _, part := range parts {
+		part = strings.TrimSpace(part)
+		var ph Phase
+		switch {
+		case part == "all":
+			ph.Percent = 100
+		case strings.HasSuffix(part, "%"):
+			f, err := strconv.ParseFloat(strings.TrimSuffix(part, "%"), 64)
+			if err != nil || math.IsNaN(f) || f <= 0 || f > 100 {
+				return nil, errInvalidf("phase %q: want a percentage above 0 and at most 100", truncate(part, 20))
+			}
+			ph.Percent = f
+		default:
+			n, err := strconv.Atoi(part)
+			if err != nil || n <= 0 || n > 10_000_000 {
+				return nil, errInvalidf("phase %q: want a percentage such as 10%% or a device count such as 20",
+					truncate(part, 20))
+			}
+			ph.Count = n
+		}
+		out = append(out, ph)
+	}
+	return out, nil
+}
+
+// PhaseLabel renders a phase as the operator wrote it.
+func PhaseLabel(ph Phase) string {
+	if ph.Count > 0 {
+		return strconv.Itoa(ph.Count)
+	}
+	return strconv.FormatFloat(ph.Percent, 'f', -1, 64) + "%"
+}
+
+func validateSelector(sel Selector) error {
+	if sel.Channel != "" {
+		if err := ValidateChannelName(sel.Channel); err != nil {
+			return err
+		}
+	}
+	if len(sel.Tags) > MaxSelectorTags {
+		return errInvalidf("%d tags, at most %d allowed", len(sel.Tags), MaxSelectorTags)
+	}
+	for _, t := range sel.Tags {
+		if err := ValidateTag(t); err != nil {
+			return err
+		}
+	}
+	if len(sel.Devices) > MaxSelectorDevices {
+		return errInvalidf("%d devices, at most %d allowed", len(sel.Devices), MaxSelectorDevices)
+	}
+	for _, d := range sel.Devices {
+		if err := ValidateDeviceID(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateTag reports whether t can be a device tag or a tag selector.
+func ValidateTag(t string) error {
+	if t == "" || len(t) > MaxTagLen || strings.ContainsAny(t, ", \t\r\n") {
+		return errInvalidf("tag %q: want 1-%d characters without spaces or commas", truncate(t, 80), MaxTagLen)
+	}
+	return nil
+}
+
+func validateSpec(spec RolloutSpec) ([]Phase, error) {
+	phases, err := ParsePhases(spec.Phases)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateSelector(spec.Selector); err != nil {
+		return nil, err
+	}
+	switch {
+	case spec.Soak < 0:
+		return nil, errInvalidf("soak %s is negative", spec.Soak)
+	case spec.SuccessRate < 0 || spec.SuccessRate > 1:
+		return nil, errInvalidf("success rate %v: want 0 to 1", spec.SuccessRate)
+	case spec.MaxConcurrent < 0 || spec.OffersPerMinute < 0 || spec.FailCount < 0 || spec.FailMinFinished < 0:
+		return nil, errInvalidf("limits must not be negative")
+	case spec.FailPercent < 0 || spec.FailPercent > 100:
+		return nil, errInvalidf("failure threshold %v%%: want 0 to 100", spec.FailPercent)
+	}
+	return phases, nil
+}
+
+// CreateRollout starts a rollout. Its first phase is reached at once.
+func (s *Service) CreateRollout(ctx context.Context, spec RolloutSpec) (Rollout, error) {
+	phases, err := validateSpec(spec)
+	if err != nil {
+		return Rollout{}, err
+	}
+	rel, err := s.Release(ctx, spec.Product, spec.Version)
+	if err != nil {
+		return Rollout{}, err
+	}
+	now := s.now().Truncate(time.Millisecond)
+	ro := Rollout{
+		ProductID: rel.ProductID, ReleaseID: rel.ID, Version: rel.Version, Selector: spec.Selector,
+		Phases: phases, State: RolloutRunning, AutoAdvance: spec.AutoAdvance, Soak: spec.Soak,
+		SuccessRate: spec.SuccessRate, MaxConcurrent: spec.MaxConcurrent, OffersPerMinute: spec.OffersPerMinute,
+		FailPercent: spec.FailPercent, FailMinFinished: spec.FailMinFinished, FailCount: spec.FailCount,
+		CreatedBy: Actor(ctx), CreatedAt: now, UpdatedAt: now, PhaseStartedAt: now,
+	}
+
+	err = s.store.Tx(ctx, func(tx Store) error {
+		if cur, err := tx.ActiveRollout(ctx, rel.ProductID); err == nil {
+			return fmt.Errorf("%w: product %s already has rollout %d (%s) active: finish or cancel it first",
+				ErrConflict, spec.Product, cur.ID, cur.State)
+		} else if !notFound(err) {
+			return err
+		}
+		devs, err := tx.ProductDevices(ctx, rel.ProductID)
+		if err != nil {
+			return err
+		}
+		ro.Thresholds = thresholds(ro, devs)
+		if err := tx.CreateRollout(ctx, &ro); err != nil {
+			return err
+		}
+		return audit(ctx, tx, now, "rollout.create", spec.Product, strconv.FormatInt(ro.ID, 10), spec)
+	})
+	if err != nil {
+		return Rollout{}, fmt.Errorf("create rollout of %s %s: %w", spec.Product, spec.Version, err)
+	}
+	s.log.Info("rollout started", "rollout_id", ro.ID, "product", spec.Product, "version", ro.Version,
+		"phases", spec.Phases)
+	return ro, nil
+}
+
+// thresholds fixes each phase's rank bound. A percentage is its share of
+// [0,1); a count is placed between the ranks of the count-th and the next
+// selected device today, so it reaches exactly that many of today's fleet
+// while devices that register later fall in by their rank.
+func thresholds(ro Rollout, devs []Device) []float64 {
+	var ranks []float64
+	for _, d := range devs {
+		if selects(ro, d) {
+			ranks = append(ranks, deviceRank(ro, d.Name))
+		}
+	}
+	slices.Sort(ranks)
+	out := make([]float64, len(ro.Phases))
+	for i, ph := range ro.Phases {
+		switch {
+		case ph.Count == 0:
+			out[i] = ph.Percent / 100
+		case ph.Count >= len(ranks):
+			out[i] = 1
+		default:
+			out[i] = (ranks[ph.Count-1] + ranks[ph.Count]) / 2
+		}
+		if i > 0 && out[i] < out[i-1] {
+			out[i] = out[i-1]
+		}
+	}
+	return out
+}
+
+// Rollout returns one rollout.
+func (s *Service) Rollout(ctx context.Context, id int64) (Rollout, error) {
+	ro, err := s.store.Rollout(ctx, id)
+	if err != nil {
+		return Rollout{}, lookupErr(err, "unknown rollout "+strconv.FormatInt(id, 10))
+	}
+	return ro, nil
+}
+
+// Rollouts lists rollouts, of one product or of all when product is empty.
+func (s *Service) Rollouts(ctx context.Context, product string) ([]Rollout, error) {
+	var pid int64
+	if product != "" {
+		p, err := s.Product(ctx, product)
+		if err != nil {
+			return nil, err
+		}
+		pid = p.ID
+	}
+	return s.store.Rollouts(ctx, pid)
+}
+
+// RolloutAction is what an operator can do to a rollout.
+type RolloutAction string
+
+// Rollout actions.
+const (
+	ActionPause   RolloutAction = "pause"
+	ActionResume  RolloutAction = "resume"
+	ActionCancel  RolloutAction = "cancel"
+	ActionAdvance RolloutAction = "advance"
+)
+
+// ChangeRollout pauses, resumes, cancels or advances a rollout by hand.
+// Canceling stops new offers; devices with an update in flight are told at
+// their next check-in, unless they are already installing, and every
+// outcome is still recorded.
+func (s *Service) ChangeRollout(ctx context.Context, id int64, action RolloutAction, reason string) (Rollout, error) {
+	if len(reason) > MaxDetailLen {
+		return Rollout{}, errInvalidf("reason longer than %d bytes", MaxDetailLen)
+	}
+	now := s.now()
+	var ro Rollout
+	err := s.store.Tx(ctx, func(tx Store) error {
+		var err error
+		if ro, err = tx.Rollout(ctx, id); err != nil {
+			return lookupErr(err, "unknown rollout "+strconv.FormatInt(id, 10))
+		}
+		if err := s.applyAction(ctx, tx, &ro, action, reason, now); err != nil {
+			return err
+		}
+		return s.auditRollout(ctx, tx, ro, "rollout."+string(action), now, reason)
+	})
+	if err != nil {
+		return Rollout{}, err
+	}
+	s.kick()
+	s.log.Info("rollout changed", "rollout_id", id, "action", string(action), "state", string(ro.State))
+	return ro, nil
+}
+
+func (s *Service) auditRollout(ctx context.Context, tx Store, ro Rollout, action string, now time.Time, reason string) error {
+	p, err := productByID(ctx, tx, ro.ProductID)
+	if err != nil {
+		return err
+	}
+	return audit(ctx, tx, now, action, p.Name, strconv.FormatInt(ro.ID, 10), map[string]string{"reason": reason})
+}
+
+func (s *Service) applyAction(ctx context.Context, tx Store, ro *Rollout, action RolloutAction, reason string,
+	now time.Time,
+) error {
+	by := "by " + Actor(ctx)
+	if reason != "" {
+		by += ": " + reason
+	}
+	switch action {
+	case ActionPause:
+		if ro.State != RolloutRunning {
+			return fmt.Errorf("%w: rollout %d is %s, not running", ErrConflict, ro.ID, ro.State)
+		}
+		return s.pause(ctx, tx, ro, "paused "+by, now)
+	case ActionResume:
+		if ro.State != RolloutPaused {
+			return fmt.Errorf("%w: rollout %d is %s, not paused", ErrConflict, ro.ID, ro.State)
+		}
+		ro.State, ro.Reason, ro.UpdatedAt = RolloutRunning, "", now
+		return tx.SaveRollout(ctx, *ro)
+	case ActionCancel:
+		if !ro.State.Active() {
+			return fmt.Errorf("%w: rollout %d is already %s", ErrConflict, ro.ID, ro.State)
+		}
+		return s.cancel(ctx, tx, ro, "canceled "+by, now)
+	case ActionAdvance:
+		if !ro.State.Active() {
+			return fmt.Errorf("%w: rollout %d is %s", ErrConflict, ro.ID, ro.State)
+		}
+		if ro.Phase >= len(ro.Phases)-1 {
+			return fmt.Errorf("%w: rollout %d is in its last phase", ErrConflict, ro.ID)
+		}
+		ro.Phase++
+		ro.PhaseStartedAt, ro.UpdatedAt = now, now
+		return tx.SaveRollout(ctx, *ro)
+	}
+	return errInvalidf("unknown rollout action %q: want pause, resume, cancel or advance", truncate(string(action), 20))
+}
+
+func (s *Service) pause(ctx context.Context, tx Store, ro *Rollout, reason string, now time.Time) error {
+	ro.State, ro.Reason, ro.UpdatedAt = RolloutPaused, reason, now
+	if err := tx.SaveRollout(ctx, *ro); err != nil {
+		return err
+	}
+	s.log.Warn("rollout paused", "rollout_id", ro.ID, "reason", reason)
+	return s.emitRollout(ctx, tx, *ro, "rollout.paused", now)
+}
+
+// cancel ends the rollout and takes back its assignments from devices that
+// do not run its release, so they return to their channel.
+func (s *Service) cancel(ctx context.Context, tx Store, ro *Rollout, reason string, now time.Time) error {
+	ro.State, ro.Reason, ro.UpdatedAt, ro.FinishedAt = RolloutCanceled, reason, now, now
+	if err := tx.SaveRollout(ctx, *ro); err != nil {
+		return err
+	}
+	devs, err := tx.ProductDevices(ctx, ro.ProductID)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if d.AssignedRolloutID != ro.ID || d.Version == ro.Version {
+			continue
+		}
+		d.AssignedRolloutID, d.AssignedReleaseID, d.AssignedAt = 0, 0, time.Time{}
+		if err := tx.SaveDevice(ctx, d); err != nil {
+			return err
+		}
+	}
+	return s.emitRollout(ctx, tx, *ro, "rollout.canceled", now)
+}
+
+func productByID(ctx context.Context, tx Store, id int64) (Product, error) {
+	ps, err := tx.Products(ctx)
+	if err != nil {
+		return Product{}, err
+	}
+	for _, p := range ps {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return Product{}, fmt.Errorf("product %d: %w", id, ErrNotFound)
+}

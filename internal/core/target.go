@@ -1,0 +1,127 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"slices"
+	"fmt"
+)
+
+// target is the release a device should run and why.
+type target struct {
+	release Release
+	// rollout is set when an active rollout decides the target: the device
+	// is assigned to it, or newly reached by one of its phases (assign).
+	rollout *Rollout
+	assign  bool
+}
+
+// desired decides, without side effects, the release a device should run:
+// its pin; else its rollout assignment if newer than the channel's last
+// move; else the product's running rollout if a reached phase of it selects
+// the device; else its channel's release. ErrNotFound when none applies.
+func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) (target, error) {
+	if dev.PinnedReleaseID != 0 {
+		r, err := tx.Release(ctx, dev.PinnedReleaseID)
+		return target{release: r}, err
+	}
+
+	ch, chErr := tx.Channel(ctx, p.ID, dev.Channel)
+	if chErr != nil && !notFound(chErr) {
+		return target{}, chErr
+	}
+	if dev.AssignedReleaseID != 0 && (chErr != nil || !dev.AssignedAt.Before(ch.UpdatedAt)) {
+		t := target{}
+		r, err := tx.Release(ctx, dev.AssignedReleaseID)
+		if err != nil {
+			return target{}, err
+		}
+		t.release = r
+		if dev.AssignedRolloutID != 0 {
+			ro, err := tx.Rollout(ctx, dev.AssignedRolloutID)
+			if err != nil {
+				return target{}, err
+			}
+			if ro.State.Active() {
+				t.rollout = &ro
+			}
+		}
+		return t, nil
+	}
+
+	ro, err := tx.ActiveRollout(ctx, p.ID)
+	switch {
+	case err == nil:
+		if ro.State == RolloutRunning && ro.CreatedAt.After(ch.UpdatedAt) && selects(ro, dev) &&
+			phaseOf(ro, dev.Name) <= ro.Phase {
+			r, err := tx.Release(ctx, ro.ReleaseID)
+			if err != nil {
+				return target{}, err
+			}
+			return target{release: r, rollout: &ro, assign: true}, nil
+		}
+	case !notFound(err):
+		return target{}, err
+	}
+
+	if chErr != nil {
+		return target{}, lookupErr(chErr, "no release on channel "+dev.Channel+" of product "+p.Name)
+	}
+	r, err := tx.Release(ctx, ch.ReleaseID)
+	return target{release: r}, err
+}
+
+// selects reports whether the rollout's selector picks the device.
+func selects(ro Rollout, dev Device) bool {
+	if dev.Excluded || dev.PinnedReleaseID != 0 {
+		return false
+	}
+	sel := ro.Selector
+	if sel.Channel != "" && dev.Channel != sel.Channel {
+		return false
+	}
+	if len(sel.Devices) > 0 && !slices.Contains(sel.Devices, dev.Name) {
+		return false
+	}
+	for _, tag := range sel.Tags {
+		if !hasTag(dev, tag) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasTag reports whether the device carries tag as an operator tag or, as
+// "name=value", a reported attribute.
+func hasTag(dev Device, tag string) bool {
+	if slices.Contains(dev.Tags, tag) {
+		return true
+	}
+	for k, v := range dev.Attributes {
+		if len(tag) == len(k)+1+len(v) && tag == k+"="+v {
+			return true
+		}
+	}
+	return false
+}
+
+// deviceRank places a device in [0,1) for a rollout by a hash of both, so that a
+// device's phase is stable for the rollout's life yet independent between
+// rollouts (the same devices are not always first).
+func deviceRank(ro Rollout, device string) float64 {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%d/%d/%d/%s", ro.ProductID, ro.ReleaseID, ro.CreatedAt.UnixMilli(), device))
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
+}
+
+// phaseOf returns the index of the first phase whose threshold the device's
+// rank falls under; len(Thresholds) if none (it is never reached).
+func phaseOf(ro Rollout, device string) int {
+	u := deviceRank(ro, device)
+	for i, t := range ro.Thresholds {
+		if u < t {
+			return i
+		}
+	}
+	return len(ro.Thresholds)
+}
