@@ -261,4 +261,3 @@ func (s *Service) judgeOpen(
 	}
 	return nil
 }
-

@@ -239,4 +239,3 @@ func validateWebhookURL(raw string) error {
 	}
 	return nil
 }
-

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"slices"
 	"fmt"
+	"slices"
 )
 
 // target is the release a device should run and why.
