@@ -268,7 +268,9 @@ func (s *Service) ChangeRollout(ctx context.Context, id int64, action RolloutAct
 	return ro, nil
 }
 
-func (s *Service) auditRollout(ctx context.Context, tx Store, ro Rollout, action string, now time.Time, reason string) error {
+func (s *Service) auditRollout(
+	ctx context.Context, tx Store, ro Rollout, action string, now time.Time, reason string,
+) error {
 	p, err := productByID(ctx, tx, ro.ProductID)
 	if err != nil {
 		return err
@@ -323,25 +325,14 @@ func (s *Service) pause(ctx context.Context, tx Store, ro *Rollout, reason strin
 	return s.emitRollout(ctx, tx, *ro, "rollout.paused", now)
 }
 
-// cancel ends the rollout and takes back its assignments from devices that
-// do not run its release, so they return to their channel.
+// cancel ends the rollout. Its assignments then hold only for devices that
+// run its release (see assigned); the others return to their channel at
+// their next check-in, which also cancels an update they have not started
+// installing.
 func (s *Service) cancel(ctx context.Context, tx Store, ro *Rollout, reason string, now time.Time) error {
 	ro.State, ro.Reason, ro.UpdatedAt, ro.FinishedAt = RolloutCanceled, reason, now, now
 	if err := tx.SaveRollout(ctx, *ro); err != nil {
 		return err
-	}
-	devs, err := tx.ProductDevices(ctx, ro.ProductID)
-	if err != nil {
-		return err
-	}
-	for _, d := range devs {
-		if d.AssignedRolloutID != ro.ID || d.Version == ro.Version {
-			continue
-		}
-		d.AssignedRolloutID, d.AssignedReleaseID, d.AssignedAt = 0, 0, time.Time{}
-		if err := tx.SaveDevice(ctx, d); err != nil {
-			return err
-		}
 	}
 	return s.emitRollout(ctx, tx, *ro, "rollout.canceled", now)
 }

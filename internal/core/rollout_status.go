@@ -166,17 +166,6 @@ func (ph *PhaseStatus) finish(times []time.Duration) {
 	}
 }
 
-// reachedTotals sums the phases reached so far.
-func (st RolloutStatus) reachedTotals() (succeeded, failed int) {
-	for _, ph := range st.Phases {
-		if ph.Reached {
-			succeeded += ph.Succeeded
-			failed += ph.Failed
-		}
-	}
-	return succeeded, failed
-}
-
 // checkFailures pauses a running rollout whose failures cross its
 // threshold, recording the reason.
 func (s *Service) checkFailures(ctx context.Context, tx Store, ro *Rollout, now time.Time) error {

@@ -32,28 +32,16 @@ func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) 
 		return target{}, chErr
 	}
 	if dev.AssignedReleaseID != 0 && (chErr != nil || !dev.AssignedAt.Before(ch.UpdatedAt)) {
-		t := target{}
-		r, err := tx.Release(ctx, dev.AssignedReleaseID)
-		if err != nil {
-			return target{}, err
+		t, ok, err := assigned(ctx, tx, dev)
+		if err != nil || ok {
+			return t, err
 		}
-		t.release = r
-		if dev.AssignedRolloutID != 0 {
-			ro, err := tx.Rollout(ctx, dev.AssignedRolloutID)
-			if err != nil {
-				return target{}, err
-			}
-			if ro.State.Active() {
-				t.rollout = &ro
-			}
-		}
-		return t, nil
 	}
 
 	ro, err := tx.ActiveRollout(ctx, p.ID)
 	switch {
 	case err == nil:
-		if ro.State == RolloutRunning && ro.CreatedAt.After(ch.UpdatedAt) && selects(ro, dev) &&
+		if ro.State == RolloutRunning && !ro.CreatedAt.Before(ch.UpdatedAt) && selects(ro, dev) &&
 			phaseOf(ro, dev.Name) <= ro.Phase {
 			r, err := tx.Release(ctx, ro.ReleaseID)
 			if err != nil {
@@ -70,6 +58,32 @@ func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) 
 	}
 	r, err := tx.Release(ctx, ch.ReleaseID)
 	return target{release: r}, err
+}
+
+// assigned returns the release a rollout assigned the device. The
+// assignment of a canceled rollout holds only for a device that runs its
+// release (it had installed before the cancel), so that it is not moved
+// back; every other device returns to its channel.
+func assigned(ctx context.Context, tx Store, dev Device) (target, bool, error) {
+	r, err := tx.Release(ctx, dev.AssignedReleaseID)
+	if err != nil {
+		return target{}, false, err
+	}
+	t := target{release: r}
+	if dev.AssignedRolloutID == 0 {
+		return t, true, nil
+	}
+	ro, err := tx.Rollout(ctx, dev.AssignedRolloutID)
+	if err != nil {
+		return target{}, false, err
+	}
+	switch {
+	case ro.State.Active():
+		t.rollout = &ro
+	case ro.State == RolloutCanceled && !sameVersion(dev.Version, r.Version):
+		return target{}, false, nil
+	}
+	return t, true, nil
 }
 
 // selects reports whether the rollout's selector picks the device.

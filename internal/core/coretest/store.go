@@ -27,6 +27,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"Conflict", testStoreConflict},
 		{"ProductCreate", testProductCreate},
 		{"Products", testProducts},
+		{"SaveProduct", testSaveProduct},
 		{"Releases", testReleases},
 		{"ReleaseBySHA256NewestWins", testReleaseBySHA256},
 		{"Channels", testChannels},
@@ -34,7 +35,10 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"DeviceCreate", testDeviceCreate},
 		{"DevicesNamed", testDevicesNamed},
 		{"SaveDevice", testSaveDevice},
+		{"SaveDeviceSettings", testSaveDeviceSettings},
 		{"TouchDevices", testTouchDevices},
+		{"TouchDevicesServed", testTouchDevicesServed},
+		{"ProductDevices", testProductDevices},
 		{"DevicesFilter", testDevicesFilter},
 		{"DevicesLatest", testDevicesLatest},
 		{"DevicesDefaultLimit", testDevicesDefaultLimit},
@@ -46,6 +50,22 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"Failures", testFailures},
 		{"Events", testEvents},
 		{"LastEvent", testLastEvent},
+		{"RolloutCreate", testRolloutCreate},
+		{"RolloutEmptyLists", testRolloutEmptyLists},
+		{"RolloutConflict", testRolloutConflict},
+		{"Rollouts", testRollouts},
+		{"ActiveRollout", testActiveRollout},
+		{"ActiveRollouts", testActiveRollouts},
+		{"SaveRollout", testSaveRollout},
+		{"RolloutUpdates", testRolloutUpdates},
+		{"RolloutLoad", testRolloutLoad},
+		{"AuditAdd", testAuditAdd},
+		{"AuditFilter", testAuditFilter},
+		{"AuditDefaultLimit", testAuditDefaultLimit},
+		{"Webhook", testWebhook},
+		{"Deliveries", testDeliveries},
+		{"DueDeliveries", testDueDeliveries},
+		{"SaveDelivery", testSaveDelivery},
 		{"TxCommit", testTxCommit},
 		{"TxRollback", testTxRollback},
 		{"TxNested", testTxNested},
@@ -163,8 +183,8 @@ func mkEvent(t testing.TB, s core.Store, e core.Event) core.Event {
 }
 
 // The norm functions make values from different stores comparable with
-// reflect.DeepEqual: times in UTC at millisecond precision, and a nil map
-// for empty attributes.
+// reflect.DeepEqual: times in UTC at millisecond precision, and nil for an
+// empty map or slice.
 
 func normTime(tm time.Time) time.Time {
 	if tm.IsZero() {
@@ -191,9 +211,11 @@ func normChannel(c core.Channel) core.Channel {
 func normDevice(d core.Device) core.Device {
 	d.FirstSeen = normTime(d.FirstSeen)
 	d.LastSeen = normTime(d.LastSeen)
+	d.AssignedAt = normTime(d.AssignedAt)
 	if len(d.Attributes) == 0 {
 		d.Attributes = nil
 	}
+	d.Tags = nilIfEmpty(d.Tags)
 	return d
 }
 
@@ -231,6 +253,15 @@ func normAll[T any](xs []T, norm func(T) T) []T {
 		out[i] = norm(x)
 	}
 	return out
+}
+
+// nilIfEmpty returns nil for an empty slice, which the contract does not
+// tell from a nil one.
+func nilIfEmpty[T any](xs []T) []T {
+	if len(xs) == 0 {
+		return nil
+	}
+	return xs
 }
 
 // same reports whether got and want are equal once both are normalised.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
 )
@@ -15,11 +16,14 @@ func testStoreNotFound(t *testing.T, s core.Store) {
 	p := mkProduct(t, s, "widget")
 	other := mkProduct(t, s, "gadget")
 	r := mkRelease(t, s, p.ID, "1.0", 0)
-	mkReleaseFrom(t, s, core.Release{ProductID: other.ID, Version: "2.0",
+	otherR := mkReleaseFrom(t, s, core.Release{ProductID: other.ID, Version: "2.0",
 		Digests: core.Digests{SHA256: fakeSHA256("d")}})
 	d := mkDevice(t, s, p.ID, "dev-1")
 	mkDevice(t, s, other.ID, "dev-2")
 	done := mkUpdate(t, s, update(d, r, core.StateSucceeded, 1))
+	mkRollout(t, s, rollout(p, r, core.RolloutFinished, 2))
+	ro := mkRollout(t, s, rollout(other, otherR, core.RolloutRunning, 3))
+	del := mkDelivery(t, s, delivery(p, "update.succeeded", 4, 4))
 
 	// Each call names something that is missing, or exists only in the
 	// other product.
@@ -88,6 +92,43 @@ func testStoreNotFound(t *testing.T, s core.Store) {
 		{"TokenByHash", func(ctx context.Context) error {
 			_, err := s.TokenByHash(ctx, fakeSHA256("0"))
 			return err
+		}},
+		{"SaveProduct", func(ctx context.Context) error {
+			ghost := p
+			ghost.ID += 1000
+			return s.SaveProduct(ctx, ghost)
+		}},
+		{"Rollout", func(ctx context.Context) error {
+			_, err := s.Rollout(ctx, ro.ID+1000)
+			return err
+		}},
+		{"ActiveRolloutOnlyFinished", func(ctx context.Context) error {
+			_, err := s.ActiveRollout(ctx, p.ID)
+			return err
+		}},
+		{"SaveRollout", func(ctx context.Context) error {
+			ghost := ro
+			ghost.ID += 1000
+			return s.SaveRollout(ctx, ghost)
+		}},
+		{"CreateRolloutNoSuchRelease", func(ctx context.Context) error {
+			ghost := rollout(p, r, core.RolloutRunning, 5)
+			ghost.ReleaseID += 1000
+			return s.CreateRollout(ctx, &ghost)
+		}},
+		{"CreateUpdateNoSuchRollout", func(ctx context.Context) error {
+			ghost := update(d, r, core.StateOffered, 5)
+			ghost.RolloutID = ro.ID + 1000
+			return s.CreateUpdate(ctx, &ghost)
+		}},
+		{"Webhook", func(ctx context.Context) error {
+			_, err := s.Webhook(ctx, p.ID)
+			return err
+		}},
+		{"SaveDelivery", func(ctx context.Context) error {
+			ghost := del
+			ghost.ID += 1000
+			return s.SaveDelivery(ctx, ghost)
 		}},
 	}
 	for _, tt := range tests {
@@ -186,6 +227,31 @@ func testProducts(t *testing.T, s core.Store) {
 	got, err = s.Products(ctx)
 	if err != nil || !same(got, want, normProducts) {
 		t.Errorf("Products() = %+v, %v, want %+v, nil", got, err, want)
+	}
+}
+
+func testSaveProduct(t *testing.T, s core.Store) {
+	ctx := t.Context()
+	p := mkProduct(t, s, "widget")
+	mkProduct(t, s, "gadget")
+
+	// Only the poll intervals are written.
+	saved := p
+	saved.PollIdle = 6 * time.Hour
+	saved.PollActive = 30 * time.Second
+	saved.Name, saved.Access, saved.KeyHash = "renamed", core.AccessKey, fakeSHA256("9")
+	if err := s.SaveProduct(ctx, saved); err != nil {
+		t.Fatalf("SaveProduct(%+v) = %v, want nil", saved, err)
+	}
+
+	want := p
+	want.PollIdle, want.PollActive = saved.PollIdle, saved.PollActive
+	got, err := s.ProductByName(ctx, p.Name)
+	if err != nil || !same(got, want, normProduct) {
+		t.Errorf("ProductByName(%q) after SaveProduct = %+v, %v, want %+v, nil", p.Name, got, err, want)
+	}
+	if got, err := s.ProductByName(ctx, "gadget"); err != nil || got.PollIdle != 0 || got.PollActive != 0 {
+		t.Errorf("ProductByName(%q) = %+v, %v, want default polls, nil", "gadget", got, err)
 	}
 }
 

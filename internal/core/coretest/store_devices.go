@@ -128,6 +128,121 @@ func testTouchDevices(t *testing.T, s core.Store) {
 	}
 }
 
+func testSaveDeviceSettings(t *testing.T, s core.Store) {
+	ctx := t.Context()
+	p := mkProduct(t, s, "widget")
+	r1 := mkRelease(t, s, p.ID, "1.1", 1)
+	r2 := mkRelease(t, s, p.ID, "1.2", 2)
+	ro := mkRollout(t, s, rollout(p, r2, core.RolloutRunning, 3))
+	d := mkDevice(t, s, p.ID, "dev-1")
+
+	set := d
+	set.Tags = []string{"board=rev-b", "lab", "Grüße \"quoted\""}
+	set.PinnedReleaseID = r1.ID
+	set.Excluded = true
+	set.Poll = 90 * time.Second
+	set.AssignedReleaseID = r2.ID
+	set.AssignedRolloutID = ro.ID
+	set.AssignedAt = at(4)
+	// Saving the settings and then clearing them must both round-trip;
+	// cleared tags may come back nil or empty.
+	cleared := d
+	cleared.Tags = []string{}
+	for _, want := range []core.Device{set, cleared} {
+		if err := s.SaveDevice(ctx, want); err != nil {
+			t.Fatalf("SaveDevice(%+v) = %v, want nil", want, err)
+		}
+		got, err := s.Device(ctx, p.ID, d.Name)
+		if err != nil || !same(got, want, normDevice) {
+			t.Errorf("Device(%d, %q) after SaveDevice = %+v, %v, want %+v, nil",
+				p.ID, d.Name, got, err, want)
+		}
+	}
+}
+
+func testTouchDevicesServed(t *testing.T, s core.Store) {
+	ctx := t.Context()
+	p := mkProduct(t, s, "widget")
+	r := mkRelease(t, s, p.ID, "1.1", 1)
+	busy := mkDevice(t, s, p.ID, "busy")
+	idle := mkDevice(t, s, p.ID, "idle")
+	done := mkUpdate(t, s, update(busy, r, core.StateFailed, 2))
+	open := mkUpdate(t, s, update(busy, r, core.StateDownloading, 3))
+	idleDone := mkUpdate(t, s, update(idle, r, core.StateSucceeded, 3))
+
+	batches := []map[int64]core.Touch{
+		{busy.ID: {Seen: at(4), Bytes: 4096}, idle.ID: {Seen: at(4), Bytes: 100}},
+		{busy.ID: {Bytes: 1024}},
+		{busy.ID: {Seen: at(5)}},
+	}
+	for i, b := range batches {
+		if err := s.TouchDevices(ctx, b); err != nil {
+			t.Fatalf("TouchDevices(batch %d) = %v, want nil", i, err)
+		}
+	}
+
+	// Only the open update counts what was served; finished ones keep
+	// what they had when they finished.
+	tests := []struct {
+		name       string
+		id         int64
+		wantServed int64
+	}{
+		{"Open", open.ID, 5120},
+		{"Finished", done.ID, 0},
+		{"OtherDeviceFinished", idleDone.ID, 0},
+	}
+	for _, tt := range tests {
+		got, err := s.Update(ctx, tt.id)
+		if err != nil || got.Served != tt.wantServed {
+			t.Errorf("%s: Update(%d).Served = %d, %v, want %d, nil", tt.name, tt.id, got.Served, err, tt.wantServed)
+		}
+	}
+	if got, err := s.Device(ctx, p.ID, busy.Name); err != nil || got.BytesServed != 5120 {
+		t.Errorf("Device(%d, %q).BytesServed = %d, %v, want 5120, nil", p.ID, busy.Name, got.BytesServed, err)
+	}
+
+	// SaveUpdate leaves Served to TouchDevices.
+	open.State, open.Served = core.StateSucceeded, 1
+	open.UpdatedAt, open.FinishedAt = at(6), at(6)
+	if err := s.SaveUpdate(ctx, open); err != nil {
+		t.Fatalf("SaveUpdate(%+v) = %v, want nil", open, err)
+	}
+	if got, err := s.Update(ctx, open.ID); err != nil || got.Served != 5120 {
+		t.Errorf("Update(%d).Served after SaveUpdate = %d, %v, want 5120, nil", open.ID, got.Served, err)
+	}
+}
+
+func testProductDevices(t *testing.T, s core.Store) {
+	ctx := t.Context()
+	p1 := mkProduct(t, s, "widget")
+	p2 := mkProduct(t, s, "gadget")
+	// Created against name order, which the listing must follow.
+	c := mkDevice(t, s, p1.ID, "c")
+	mkDevice(t, s, p2.ID, "b")
+	a := mkDevice(t, s, p1.ID, "a")
+	b := mkDevice(t, s, p1.ID, "b")
+	idle := mkProduct(t, s, "idle")
+
+	tests := []struct {
+		name      string
+		productID int64
+		want      []core.Device
+	}{
+		{"Product", p1.ID, []core.Device{a, b, c}},
+		{"NoDevices", idle.ID, []core.Device{}},
+		{"NoSuchProduct", idle.ID + 1000, []core.Device{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ProductDevices(ctx, tt.productID)
+			if err != nil || !same(got, tt.want, normDevices) {
+				t.Errorf("ProductDevices(%d) = %+v, %v, want %+v, nil", tt.productID, got, err, tt.want)
+			}
+		})
+	}
+}
+
 // fleet is two products with devices whose latest updates differ from
 // earlier ones, for the listing tests.
 type fleet struct {
