@@ -63,7 +63,7 @@ func (s *Service) offer(
 	}
 	want := t.release
 	if sameVersion(dev.Version, want.Version) || (dev.ImageSHA256 != "" && dev.ImageSHA256 == want.SHA256) {
-		return nil, nil, false, nil
+		return nil, nil, t.waiting, nil
 	}
 	if t.rollout != nil {
 		ok, err := s.admit(ctx, tx, *t.rollout, now)

@@ -15,6 +15,9 @@ type target struct {
 	// is assigned to it, or newly reached by one of its phases (assign).
 	rollout *Rollout
 	assign  bool
+	// waiting is set when a running rollout selects the device for a
+	// phase not reached yet: it should check in sooner.
+	waiting bool
 }
 
 // desired decides, without side effects, the release a device should run:
@@ -38,16 +41,19 @@ func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) 
 		}
 	}
 
+	var waiting bool
 	ro, err := tx.ActiveRollout(ctx, p.ID)
 	switch {
 	case err == nil:
-		if ro.State == RolloutRunning && !ro.CreatedAt.Before(ch.UpdatedAt) && selects(ro, dev) &&
-			phaseOf(ro, dev.Name) <= ro.Phase {
-			r, err := tx.Release(ctx, ro.ReleaseID)
-			if err != nil {
-				return target{}, err
+		if ro.State == RolloutRunning && !ro.CreatedAt.Before(ch.UpdatedAt) && selects(ro, dev) {
+			if phaseOf(ro, dev.Name) <= ro.Phase {
+				r, err := tx.Release(ctx, ro.ReleaseID)
+				if err != nil {
+					return target{}, err
+				}
+				return target{release: r, rollout: &ro, assign: true}, nil
 			}
-			return target{release: r, rollout: &ro, assign: true}, nil
+			waiting = true
 		}
 	case !notFound(err):
 		return target{}, err
@@ -57,7 +63,7 @@ func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) 
 		return target{}, lookupErr(chErr, "no release on channel "+dev.Channel+" of product "+p.Name)
 	}
 	r, err := tx.Release(ctx, ch.ReleaseID)
-	return target{release: r}, err
+	return target{release: r, waiting: waiting}, err
 }
 
 // assigned returns the release a rollout assigned the device. The

@@ -33,6 +33,14 @@ type Config struct {
 	// ShutdownGrace is how long a shutdown waits for requests in flight.
 	// Default 30 seconds.
 	ShutdownGrace time.Duration
+	// MaxDeviceRequests bounds the device requests served at once; past
+	// it, devices are told to come back later with 503 and Retry-After.
+	// Default 2048.
+	MaxDeviceRequests int
+	// RetryAfter is the base of the Retry-After hint when shedding load;
+	// devices get a random value between it and twice it, so they do not
+	// return in step. Default 10 seconds.
+	RetryAfter time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -47,6 +55,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.MaxDeviceRequests <= 0 {
+		c.MaxDeviceRequests = 2048
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = 10 * time.Second
 	}
 	return c
 }
@@ -70,9 +84,10 @@ func New(svc *core.Service, cfg Config, logger *slog.Logger) *Server {
 // its prefix and its own authentication.
 func routes(svc *core.Service, cfg Config, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	shed := newShedder(cfg.MaxDeviceRequests, cfg.RetryAfter)
 	mux.Handle("/api/", api.New(svc, cfg.Stall, logger))
-	mux.Handle("/fw/", plain.New(svc, cfg.Stall, logger))
-	mux.Handle("/device/", native.New(svc, cfg.Stall, logger))
+	mux.Handle("/fw/", shed.wrap(plain.New(svc, cfg.Stall, logger)))
+	mux.Handle("/device/", shed.wrap(native.New(svc, cfg.Stall, logger)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpkit.Text(w, http.StatusOK, "ok")
 	})
