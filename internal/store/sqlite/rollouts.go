@@ -77,15 +77,16 @@ func (s *Store) Rollout(ctx context.Context, id int64) (core.Rollout, error) {
 // Rollouts implements core.Store. The rollouts_product index serves one
 // product's list; the list of all is a scan of the table by ID.
 func (s *Store) Rollouts(ctx context.Context, productID int64) ([]core.Rollout, error) {
-	query := `SELECT ` + rolloutColumns + ` FROM rollouts ORDER BY id DESC`
+	op, query := "list rollouts", `SELECT `+rolloutColumns+` FROM rollouts ORDER BY id DESC`
 	var args []any
 	if productID != 0 {
+		op = fmt.Sprintf("list rollouts of product %d", productID)
 		query = `SELECT ` + rolloutColumns + ` FROM rollouts WHERE product_id = ? ORDER BY id DESC`
 		args = append(args, productID)
 	}
 	rs, err := list(ctx, s.q, scanRollout, query, args...)
 	if err != nil {
-		return nil, wrapErr(err, fmt.Sprintf("list rollouts of product %d", productID))
+		return nil, wrapErr(err, op)
 	}
 	return rs, nil
 }
