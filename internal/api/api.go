@@ -1,6 +1,7 @@
 // Package api is Ferry's operator API: JSON over HTTP under /api/v1,
 // authenticated with operator bearer tokens. It manages products, releases,
-// channels and devices through the update core. See docs/api.md.
+// channels, devices, rollouts and webhooks through the update core, and
+// shows the audit log of what operators did. See docs/api.md.
 package api
 
 import (
@@ -34,6 +35,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /api/v1/products", h.handleCreateProduct)
 	m.HandleFunc("GET /api/v1/products", h.handleListProducts)
 	m.HandleFunc("GET /api/v1/products/{product}", h.handleGetProduct)
+	m.HandleFunc("PATCH /api/v1/products/{product}", h.handleConfigureProduct)
 	m.HandleFunc("POST /api/v1/products/{product}/releases", h.handlePushRelease)
 	m.HandleFunc("GET /api/v1/products/{product}/releases", h.handleListReleases)
 	m.HandleFunc("GET /api/v1/products/{product}/releases/{version}", h.handleGetRelease)
@@ -41,19 +43,34 @@ func (h *Handler) routes() {
 	m.HandleFunc("PUT /api/v1/products/{product}/channels/{channel}", h.handleSetChannel)
 	m.HandleFunc("GET /api/v1/devices", h.handleListDevices)
 	m.HandleFunc("GET /api/v1/devices/{device}", h.handleGetDevice)
+	m.HandleFunc("PATCH /api/v1/products/{product}/devices/{device}", h.handleConfigureDevice)
+	m.HandleFunc("PUT /api/v1/products/{product}/webhook", h.handleSetWebhook)
+	m.HandleFunc("DELETE /api/v1/products/{product}/webhook", h.handleRemoveWebhook)
+	m.HandleFunc("GET /api/v1/products/{product}/webhook/deliveries", h.handleListDeliveries)
+	m.HandleFunc("POST /api/v1/products/{product}/rollouts", h.handleCreateRollout)
+	m.HandleFunc("GET /api/v1/rollouts", h.handleListRollouts)
+	m.HandleFunc("GET /api/v1/rollouts/{id}", h.handleGetRollout)
+	m.HandleFunc("POST /api/v1/rollouts/{id}/pause", h.handleChangeRollout(core.ActionPause))
+	m.HandleFunc("POST /api/v1/rollouts/{id}/resume", h.handleChangeRollout(core.ActionResume))
+	m.HandleFunc("POST /api/v1/rollouts/{id}/cancel", h.handleChangeRollout(core.ActionCancel))
+	m.HandleFunc("POST /api/v1/rollouts/{id}/advance", h.handleChangeRollout(core.ActionAdvance))
+	m.HandleFunc("GET /api/v1/audit", h.handleListAudit)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
 }
 
-// ServeHTTP authenticates the operator, then routes.
+// ServeHTTP authenticates the operator, then routes. The token's name
+// goes into the context as the actor, so the audit log records who did
+// what.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.AuthenticateOperator(r.Context(), bearer(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+	ctx := core.WithActor(context.WithValue(r.Context(), tokenKey{}, tok), tok.Name)
+	h.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 type tokenKey struct{}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +17,24 @@ import (
 const maxJSON = 64 << 10
 
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeBody(w, r, v, false)
+}
+
+// decodeOptional is decode for requests whose body may be left out: an
+// empty body leaves v as it is.
+func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeBody(w, r, v, true)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// Decode says io.EOF only when there is no JSON value at all; a
+		// cut one is io.ErrUnexpectedEOF.
+		if optional && errors.Is(err, io.EOF) {
+			return nil
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
@@ -169,9 +185,15 @@ func (h *Handler) handleListDevices(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	pins := pinResolver{svc: h.svc}
 	out := make([]deviceView, len(ds))
 	for i, d := range ds {
-		out[i] = viewDevice(d.Product, d.Device, d.Latest)
+		pinned, err := pins.version(r.Context(), d.Product, d.PinnedReleaseID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		out[i] = viewDevice(d.Product, d.Device, d.Latest, pinned)
 	}
 	httpkit.JSON(w, http.StatusOK, map[string]any{"devices": out})
 }
@@ -182,5 +204,42 @@ func (h *Handler) handleGetDevice(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	httpkit.JSON(w, http.StatusOK, viewDeviceDetail(d))
+	pins := pinResolver{svc: h.svc}
+	pinned, err := pins.version(r.Context(), d.Product, d.PinnedReleaseID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpkit.JSON(w, http.StatusOK, viewDeviceDetail(d, pinned))
+}
+
+// pinResolver turns the release IDs devices are pinned to into versions.
+// It reads each product's releases at most once, and only for products
+// with a pinned device, so a listing costs no more than before unless
+// pins are in use.
+type pinResolver struct {
+	svc       *core.Service
+	byProduct map[string]map[int64]string
+}
+
+func (p *pinResolver) version(ctx context.Context, product string, releaseID int64) (string, error) {
+	if releaseID == 0 {
+		return "", nil
+	}
+	versions, ok := p.byProduct[product]
+	if !ok {
+		rs, err := p.svc.Releases(ctx, product)
+		if err != nil {
+			return "", fmt.Errorf("pinned release of a %s device: %w", product, err)
+		}
+		versions = make(map[int64]string, len(rs))
+		for _, rel := range rs {
+			versions[rel.ID] = rel.Version
+		}
+		if p.byProduct == nil {
+			p.byProduct = make(map[string]map[int64]string)
+		}
+		p.byProduct[product] = versions
+	}
+	return versions[releaseID], nil
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
@@ -10,14 +12,28 @@ import (
 // The JSON shapes of docs/api.md.
 
 type productView struct {
-	Name      string    `json:"name"`
-	Access    string    `json:"access"`
-	CreatedAt time.Time `json:"created_at"`
-	EnrollKey string    `json:"enroll_key,omitempty"`
+	Name       string    `json:"name"`
+	Access     string    `json:"access"`
+	CreatedAt  time.Time `json:"created_at"`
+	PollIdle   string    `json:"poll_idle,omitempty"`
+	PollActive string    `json:"poll_active,omitempty"`
+	EnrollKey  string    `json:"enroll_key,omitempty"`
 }
 
 func viewProduct(p core.Product) productView {
-	return productView{Name: p.Name, Access: string(p.Access), CreatedAt: p.CreatedAt}
+	return productView{
+		Name: p.Name, Access: string(p.Access), CreatedAt: p.CreatedAt,
+		PollIdle: durationText(p.PollIdle), PollActive: durationText(p.PollActive),
+	}
+}
+
+// durationText renders a duration as Go writes it ("1h0m0s"), or "" for
+// zero, which every setting reads as "the default".
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }
 
 type releaseView struct {
@@ -77,27 +93,36 @@ func viewUpdate(u *core.Update) *updateView {
 }
 
 type deviceView struct {
-	ID          string            `json:"id"`
-	Product     string            `json:"product"`
-	Channel     string            `json:"channel"`
-	Version     string            `json:"version"`
-	SHA256      string            `json:"sha256,omitempty"`
-	Attributes  map[string]string `json:"attributes"`
-	FirstSeen   time.Time         `json:"first_seen"`
-	LastSeen    time.Time         `json:"last_seen"`
-	BytesServed int64             `json:"bytes_served"`
-	Update      *updateView       `json:"update"`
+	ID            string            `json:"id"`
+	Product       string            `json:"product"`
+	Channel       string            `json:"channel"`
+	Version       string            `json:"version"`
+	SHA256        string            `json:"sha256,omitempty"`
+	Attributes    map[string]string `json:"attributes"`
+	Tags          []string          `json:"tags"`
+	PinnedVersion string            `json:"pinned_version,omitempty"`
+	Excluded      bool              `json:"excluded"`
+	Poll          string            `json:"poll,omitempty"`
+	FirstSeen     time.Time         `json:"first_seen"`
+	LastSeen      time.Time         `json:"last_seen"`
+	BytesServed   int64             `json:"bytes_served"`
+	Update        *updateView       `json:"update"`
 }
 
-func viewDevice(product string, d core.Device, latest *core.Update) deviceView {
+// viewDevice shows d; pinned is the version of its pinned release, if any.
+func viewDevice(product string, d core.Device, latest *core.Update, pinned string) deviceView {
 	attrs := d.Attributes
 	if attrs == nil {
 		attrs = map[string]string{}
 	}
+	tags := d.Tags
+	if tags == nil {
+		tags = []string{}
+	}
 	return deviceView{
 		ID: d.Name, Product: product, Channel: d.Channel, Version: d.Version, SHA256: d.ImageSHA256,
-		Attributes: attrs, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, BytesServed: d.BytesServed,
-		Update: viewUpdate(latest),
+		Attributes: attrs, Tags: tags, PinnedVersion: pinned, Excluded: d.Excluded, Poll: durationText(d.Poll),
+		FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, BytesServed: d.BytesServed, Update: viewUpdate(latest),
 	}
 }
 
@@ -118,13 +143,13 @@ type deviceDetailView struct {
 	History []eventView   `json:"history"`
 }
 
-func viewDeviceDetail(d core.DeviceDetail) deviceDetailView {
+func viewDeviceDetail(d core.DeviceDetail, pinned string) deviceDetailView {
 	var latest *core.Update
 	if len(d.Updates) > 0 {
 		latest = &d.Updates[0]
 	}
 	v := deviceDetailView{
-		deviceView: viewDevice(d.Product, d.Device, latest),
+		deviceView: viewDevice(d.Product, d.Device, latest, pinned),
 		Updates:    make([]*updateView, len(d.Updates)),
 		History:    make([]eventView, len(d.Events)),
 	}
@@ -138,4 +163,154 @@ func viewDeviceDetail(d core.DeviceDetail) deviceDetailView {
 		}
 	}
 	return v
+}
+
+type rolloutView struct {
+	ID              int64      `json:"id"`
+	Product         string     `json:"product"`
+	Version         string     `json:"version"`
+	Channel         string     `json:"channel,omitempty"`
+	Tags            []string   `json:"tags"`
+	Devices         []string   `json:"devices"`
+	Phases          string     `json:"phases"`
+	Phase           int        `json:"phase"`
+	State           string     `json:"state"`
+	Reason          string     `json:"reason,omitempty"`
+	AutoAdvance     bool       `json:"auto_advance"`
+	Soak            string     `json:"soak,omitempty"`
+	SuccessRate     float64    `json:"success_rate"`
+	MaxConcurrent   int        `json:"max_concurrent"`
+	OffersPerMinute int        `json:"offers_per_minute"`
+	FailPercent     float64    `json:"fail_percent"`
+	FailMinFinished int        `json:"fail_min_finished"`
+	FailCount       int        `json:"fail_count"`
+	CreatedBy       string     `json:"created_by"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	PhaseStartedAt  time.Time  `json:"phase_started_at"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+}
+
+func viewRollout(product string, ro core.Rollout) rolloutView {
+	labels := make([]string, len(ro.Phases))
+	for i, ph := range ro.Phases {
+		labels[i] = core.PhaseLabel(ph)
+	}
+	v := rolloutView{
+		ID: ro.ID, Product: product, Version: ro.Version, Channel: ro.Selector.Channel,
+		Tags: nonNil(ro.Selector.Tags), Devices: nonNil(ro.Selector.Devices), Phases: strings.Join(labels, ","),
+		Phase: ro.Phase, State: string(ro.State), Reason: ro.Reason, AutoAdvance: ro.AutoAdvance,
+		Soak: durationText(ro.Soak), SuccessRate: ro.SuccessRate, MaxConcurrent: ro.MaxConcurrent,
+		OffersPerMinute: ro.OffersPerMinute, FailPercent: ro.FailPercent, FailMinFinished: ro.FailMinFinished,
+		FailCount: ro.FailCount, CreatedBy: ro.CreatedBy, CreatedAt: ro.CreatedAt, UpdatedAt: ro.UpdatedAt,
+		PhaseStartedAt: ro.PhaseStartedAt,
+	}
+	if !ro.FinishedAt.IsZero() {
+		t := ro.FinishedAt
+		v.FinishedAt = &t
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+type phaseStatusView struct {
+	Label         string         `json:"label"`
+	Reached       bool           `json:"reached"`
+	Selected      int            `json:"selected"`
+	Pending       int            `json:"pending"`
+	States        map[string]int `json:"states"`
+	Succeeded     int            `json:"succeeded"`
+	Failed        int            `json:"failed"`
+	Reasons       map[string]int `json:"reasons"`
+	SuccessRate   float64        `json:"success_rate"`
+	MedianSeconds float64        `json:"median_seconds"`
+	BytesServed   int64          `json:"bytes_served"`
+}
+
+func viewPhaseStatus(ph core.PhaseStatus) phaseStatusView {
+	states := make(map[string]int, len(ph.States))
+	for s, n := range ph.States {
+		states[string(s)] = n
+	}
+	reasons := ph.Reasons
+	if reasons == nil {
+		reasons = map[string]int{}
+	}
+	return phaseStatusView{
+		Label: ph.Label, Reached: ph.Reached, Selected: ph.Selected, Pending: ph.Pending, States: states,
+		Succeeded: ph.Succeeded, Failed: ph.Failed, Reasons: reasons, SuccessRate: ph.SuccessRate,
+		MedianSeconds: ph.MedianTime.Seconds(), BytesServed: ph.BytesServed,
+	}
+}
+
+type rolloutStatusView struct {
+	rolloutView
+	Status []phaseStatusView `json:"status"`
+	Total  phaseStatusView   `json:"total"`
+}
+
+func viewRolloutStatus(st core.RolloutStatus) rolloutStatusView {
+	v := rolloutStatusView{
+		rolloutView: viewRollout(st.Product, st.Rollout),
+		Status:      make([]phaseStatusView, len(st.Phases)),
+		Total:       viewPhaseStatus(st.Total),
+	}
+	for i, ph := range st.Phases {
+		v.Status[i] = viewPhaseStatus(ph)
+	}
+	return v
+}
+
+type deliveryView struct {
+	ID          int64      `json:"id"`
+	Event       string     `json:"event"`
+	Attempts    int        `json:"attempts"`
+	NextAt      time.Time  `json:"next_at"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+func viewDelivery(d core.Delivery) deliveryView {
+	v := deliveryView{
+		ID: d.ID, Event: d.Event, Attempts: d.Attempts, NextAt: d.NextAt, LastError: d.LastError,
+		CreatedAt: d.CreatedAt,
+	}
+	if !d.DeliveredAt.IsZero() {
+		t := d.DeliveredAt
+		v.DeliveredAt = &t
+	}
+	return v
+}
+
+type auditView struct {
+	ID      int64           `json:"id"`
+	At      time.Time       `json:"at"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Product string          `json:"product,omitempty"`
+	Object  string          `json:"object,omitempty"`
+	Detail  json.RawMessage `json:"detail"`
+}
+
+func viewAudit(e core.AuditEntry) auditView {
+	detail := json.RawMessage(e.Detail)
+	switch {
+	case e.Detail == "":
+		detail = json.RawMessage("{}")
+	case !json.Valid(detail):
+		// Entries are written as JSON; should one not be, show its text
+		// rather than break the whole listing.
+		detail, _ = json.Marshal(e.Detail)
+	}
+	return auditView{
+		ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Product: e.Product, Object: e.Object,
+		Detail: detail,
+	}
 }
