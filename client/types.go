@@ -28,6 +28,10 @@ type Product struct {
 	Name      string    `json:"name"`
 	Access    string    `json:"access"`
 	CreatedAt time.Time `json:"created_at"`
+	// PollIdle and PollActive are the product's poll intervals as Go
+	// durations ("1h0m0s"); empty means the server's default.
+	PollIdle   string `json:"poll_idle,omitempty"`
+	PollActive string `json:"poll_active,omitempty"`
 	// EnrollKey is set only in the answer to CreateProduct for a product
 	// with AccessKey access; the server keeps no copy it could show again.
 	EnrollKey string `json:"enroll_key,omitempty"`
@@ -70,18 +74,24 @@ type Update struct {
 }
 
 // DeviceInfo is a device as the operator API lists it. Update is its latest
-// update, nil if it never had one.
+// update, nil if it never had one. Tags, PinnedVersion, Excluded and Poll
+// are the operator's settings (see ConfigureDevice); Poll is a Go duration
+// and empty when the product's intervals apply.
 type DeviceInfo struct {
-	ID          string            `json:"id"`
-	Product     string            `json:"product"`
-	Channel     string            `json:"channel"`
-	Version     string            `json:"version"`
-	SHA256      string            `json:"sha256"`
-	Attributes  map[string]string `json:"attributes"`
-	FirstSeen   time.Time         `json:"first_seen"`
-	LastSeen    time.Time         `json:"last_seen"`
-	BytesServed int64             `json:"bytes_served"`
-	Update      *Update           `json:"update"`
+	ID            string            `json:"id"`
+	Product       string            `json:"product"`
+	Channel       string            `json:"channel"`
+	Version       string            `json:"version"`
+	SHA256        string            `json:"sha256"`
+	Attributes    map[string]string `json:"attributes"`
+	Tags          []string          `json:"tags"`
+	PinnedVersion string            `json:"pinned_version,omitempty"`
+	Excluded      bool              `json:"excluded"`
+	Poll          string            `json:"poll,omitempty"`
+	FirstSeen     time.Time         `json:"first_seen"`
+	LastSeen      time.Time         `json:"last_seen"`
+	BytesServed   int64             `json:"bytes_served"`
+	Update        *Update           `json:"update"`
 }
 
 // DeviceDetail is one device with all its updates (newest first) and its
