@@ -66,7 +66,7 @@ func TestRolloutRequests(t *testing.T) {
 		},
 		{
 			name: "rollouts of a product", answer: `{"rollouts":[` + rolloutJSON + `]}`,
-			call: func(ctx context.Context, o *client.Operator) (any, error) { return o.Rollouts(ctx, "p") },
+			call:   func(ctx context.Context, o *client.Operator) (any, error) { return o.Rollouts(ctx, "p") },
 			method: "GET", path: "/api/v1/rollouts", query: url.Values{"product": {"p"}},
 			wantField: func(v any) any { return v.([]client.Rollout)[0].CreatedBy }, want: "alice",
 		},
