@@ -124,7 +124,7 @@ func runVerb(ctx context.Context, e env, group string, verbs []verb) error {
 	if len(e.args) == 0 || e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help" {
 		fmt.Fprintf(e.stderr, "Usage: ferry %s COMMAND [flags]\n\nCommands:\n", group)
 		for _, v := range verbs {
-			fmt.Fprintf(e.stderr, "  %-7s %s\n", v.name, v.summary)
+			fmt.Fprintf(e.stderr, "  %-10s %s\n", v.name, v.summary)
 		}
 		fmt.Fprintf(e.stderr, "\nRun 'ferry %s COMMAND -h' for a command's flags.\n", group)
 		if len(e.args) == 0 {

@@ -12,6 +12,7 @@ func runDevice(ctx context.Context, e env) error {
 	return runVerb(ctx, e, "device", []verb{
 		{"list", "list devices", runDeviceList},
 		{"show", "show one device, its updates and its history", runDeviceShow},
+		{"set", "tag, pin, exclude or move a device", runDeviceSet},
 	})
 }
 
@@ -126,6 +127,7 @@ func printDeviceSummary(w io.Writer, d client.DeviceDetail) error {
 	row(tw, "last seen", when(d.LastSeen))
 	row(tw, "bytes served", d.BytesServed)
 	row(tw, "attributes", attrs(d.Attributes))
+	row(tw, "settings", deviceSettings(d.DeviceInfo))
 	row(tw, "update", updateSummary(d.Update))
 	return tw.Flush()
 }

@@ -46,6 +46,9 @@ func commands() []command {
 		{"release", "publish and list releases", runRelease},
 		{"channel", "show and move channels", runChannel},
 		{"device", "list devices and show one's history", runDevice},
+		{"rollout", "start, watch and steer staged rollouts", runRollout},
+		{"webhook", "post outcome events to a URL", runWebhook},
+		{"audit", "show what operators did", runAudit},
 		{"agent", "run the device agent (native protocol)", runAgent},
 	}
 }

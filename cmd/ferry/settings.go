@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/ferry-ota/ferry/client"
+)
+
+const deviceSetUsage = `
+Usage: ferry device set --product P [flags] ID
+
+Changes what the operator controls about a device that has checked in:
+its tags (which rollouts select by), its channel, a pinned version it runs
+and no other, whether rollouts leave it out, and its own poll interval
+(0 returns it to the product's).
+
+Example:
+  ferry device set --product mkr-gsm-sensor 358273091234567 --tag eu,lab --untag beta
+  ferry device set --product mkr-gsm-sensor 358273091234567 --pin 1.1.0 --exclude
+`
+
+func runDeviceSet(ctx context.Context, e env) error {
+	const cmd = "device set"
+	fs := newFlagSet(e, cmd, deviceSetUsage)
+	product := fs.String("product", "", "product `name` (required)")
+	var s client.DeviceSettings
+	var add, remove listFlag
+	fs.Var(&add, "tag", "add these comma-separated `tags` (repeatable)")
+	fs.Var(&remove, "untag", "remove these comma-separated `tags` (repeatable)")
+	channel := fs.String("channel", "", "make the device follow this `channel`")
+	pin := fs.String("pin", "", "pin the device to this `version`")
+	unpin := fs.Bool("unpin", false, "remove the device's pin")
+	exclude := fs.Bool("exclude", false, "leave the device out of rollouts")
+	include := fs.Bool("include", false, "let rollouts select the device again")
+	poll := fs.Duration("poll", 0, "the device's own poll interval (0: the product's)")
+	r := addRemoteFlags(fs, e)
+	args, err := parseArgs(fs, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(cmd, args, "ID"); err != nil {
+		return err
+	}
+	if err := required(cmd, "product", *product); err != nil {
+		return err
+	}
+	if err := deviceSettingsFrom(fs, &s, *pin, *unpin, *exclude, *include); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	s.AddTags, s.RemoveTags = add, remove
+	if flagSet(fs, "channel") {
+		s.Channel = channel
+	}
+	if flagSet(fs, "poll") {
+		s.Poll = poll
+	}
+	if s.AddTags == nil && s.RemoveTags == nil && s.Channel == nil && s.Pin == nil && s.Excluded == nil &&
+		s.Poll == nil {
+		return fmt.Errorf("%s: nothing to change (run 'ferry %s -h')", cmd, cmd)
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+
+	d, err := op.ConfigureDevice(ctx, *product, args[0], s)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if r.json {
+		return printJSON(e.stdout, d)
+	}
+	fmt.Fprintf(e.stdout, "%s: channel %s, %s\n", d.ID, dash(d.Channel), deviceSettings(d))
+	return nil
+}
+
+// deviceSettingsFrom sets s's pin and exclusion from flags that come in
+// exclusive pairs.
+func deviceSettingsFrom(fs *flag.FlagSet, s *client.DeviceSettings, pin string, unpin, exclude, include bool) error {
+	switch {
+	case flagSet(fs, "pin") && unpin:
+		return errors.New("--pin and --unpin exclude each other")
+	case exclude && include:
+		return errors.New("--exclude and --include exclude each other")
+	case flagSet(fs, "pin") && pin == "":
+		return errors.New("--pin needs a version; use --unpin to remove a pin")
+	}
+	if flagSet(fs, "pin") {
+		s.Pin = &pin
+	}
+	if unpin {
+		none := ""
+		s.Pin = &none
+	}
+	if exclude || include {
+		s.Excluded = &exclude
+	}
+	return nil
+}
+
+// deviceSettings sums up a device's operator settings in one line:
+// "tags eu,lab, pinned 1.1.0, excluded, poll 30m0s".
+func deviceSettings(d client.DeviceInfo) string {
+	parts := []string{"tags " + dash(strings.Join(d.Tags, ","))}
+	if d.PinnedVersion != "" {
+		parts = append(parts, "pinned "+d.PinnedVersion)
+	}
+	if d.Excluded {
+		parts = append(parts, "excluded from rollouts")
+	}
+	if d.Poll != "" {
+		parts = append(parts, "poll "+d.Poll)
+	}
+	return strings.Join(parts, ", ")
+}
+
+const productSetUsage = `
+Usage: ferry product set [--poll-idle D] [--poll-active D] [flags] NAME
+
+Sets how long the product's devices wait between check-ins: when idle, and
+while an update or rollout concerns them. 0 returns an interval to the
+server's default.
+
+Example:
+  ferry product set mkr-gsm-sensor --poll-idle 6h --poll-active 5m
+`
+
+func runProductSet(ctx context.Context, e env) error {
+	const cmd = "product set"
+	fs := newFlagSet(e, cmd, productSetUsage)
+	idle := fs.Duration("poll-idle", 0, "poll interval of idle devices (0: the server's default)")
+	active := fs.Duration("poll-active", 0, "poll interval while an update concerns a device (0: the default)")
+	r := addRemoteFlags(fs, e)
+	args, err := parseArgs(fs, e.args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(cmd, args, "NAME"); err != nil {
+		return err
+	}
+	var s client.ProductSettings
+	if flagSet(fs, "poll-idle") {
+		s.PollIdle = idle
+	}
+	if flagSet(fs, "poll-active") {
+		s.PollActive = active
+	}
+	if s.PollIdle == nil && s.PollActive == nil {
+		return fmt.Errorf("%s: nothing to change: give --poll-idle or --poll-active", cmd)
+	}
+	op, err := r.operator(e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+
+	p, err := op.ConfigureProduct(ctx, args[0], s)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if r.json {
+		return printJSON(e.stdout, p)
+	}
+	fmt.Fprintf(e.stdout, "%s: poll idle %s, poll active %s\n", p.Name, orDefault(p.PollIdle),
+		orDefault(p.PollActive))
+	return nil
+}
+
+func orDefault(d string) string {
+	if d == "" {
+		return "default"
+	}
+	return d
+}
