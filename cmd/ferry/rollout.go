@@ -59,7 +59,7 @@ func runRolloutCreate(ctx context.Context, e env) error {
 	fs.StringVar(&o.Channel, "channel", "", "only devices that follow this `channel`")
 	fs.Var(&tags, "tags", "only devices with all these comma-separated `tags`")
 	fs.Var(&devices, "devices", "only these comma-separated device `IDs`")
-	devicesFile := fs.String("devices-file", "", "only the device IDs in this `file`, one per line")
+	devicesFile := fs.String("devices-file", "", "only the device IDs in this `file`, one per line (- for stdin)")
 	fs.StringVar(&o.Phases, "phases", "", "comma-separated `phases` such as 1%,10%,50%,100% (default one of 100%)")
 	fs.BoolVar(&o.AutoAdvance, "auto-advance", false, "advance phases without an operator")
 	fs.DurationVar(&o.Soak, "soak", 0, "with --auto-advance, how long each phase runs at least")
