@@ -10,6 +10,7 @@
 // Delivery is at least once: a receiver can see the same event twice (for
 // example when the store write after a successful POST fails), so it must
 // dedupe on the X-Ferry-Delivery header. Events of one product are not
-// ordered: a batch is sent concurrently and retries overtake nothing.
+// ordered: a batch is sent concurrently, and a retried event arrives after
+// later ones that succeeded at once.
 // docs/webhooks.md describes the wire format for receivers.
 package webhook
