@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -63,7 +65,24 @@ func (r *remote) operator(e env) (*client.Operator, error) {
 		return nil, errors.New("no operator token: use --token, --token-file or FERRY_TOKEN " +
 			"(the server writes one to DATA/operator.token on first start)")
 	}
-	return client.NewOperator(r.server, token, nil), nil
+	hc := &http.Client{Transport: hintTransport{next: http.DefaultTransport, server: r.server}}
+	return client.NewOperator(r.server, token, hc), nil
+}
+
+// hintTransport adds advice to a refused connection, the usual sign of a
+// server that is not running or a wrong --server, so that every command
+// explains it without handling it itself.
+type hintTransport struct {
+	next   http.RoundTripper
+	server string
+}
+
+func (t hintTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("%w; is the server running? check --server / FERRY_SERVER (now %s)", err, t.server)
+	}
+	return resp, err
 }
 
 // newFlagSet returns a flag set for one subcommand whose -h prints usage

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -232,13 +233,84 @@ func TestHelpShowsExample(t *testing.T) {
 	}
 }
 
-func TestAgentOnceFailureExitsTwo(t *testing.T) {
-	f := newFakeAPI(t, map[string]answer{"POST /device/v1/p/checkin": {500, `{"error":"database is locked"}`}})
+func TestAgentOnceExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		ans  answer
+		code int
+		want string
+	}{
+		{"server error", answer{500, `{"error":"database is locked"}`}, 2, "database is locked"},
+		{"too many requests", answer{429, `{"error":"slow down"}`}, 2, "429"},
+		{"request timeout", answer{408, `{"error":"timeout"}`}, 2, "408"},
+		{"missing key", answer{401, `{"error":"unauthorized: product p needs its enrollment key"}`}, 3,
+			"needs its enrollment key (give the product's enrollment key with --token or FERRY_DEVICE_TOKEN)"},
+		{"unknown product", answer{404, `{"error":"product p: not found"}`}, 3,
+			"product p: not found (check --product, and that --server names a Ferry server)"},
+		{"bad request", answer{400, `{"error":"invalid version"}`}, 3, "invalid version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI(t, map[string]answer{"POST /device/v1/p/checkin": tt.ans})
+			_, _, err := f.run(t, "agent", "--product", "p", "--device", "d1", "--version", "1.0.0",
+				"--state-dir", t.TempDir(), "--once")
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != tt.code || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("agent --once answered %d = %v, want exit code %d and an error containing %q",
+					tt.ans.status, err, tt.code, tt.want)
+			}
+		})
+	}
+}
 
-	_, _, err := f.run(t, "agent", "--product", "p", "--device", "d1", "--version", "1.0.0",
-		"--state-dir", t.TempDir(), "--once")
+func TestAgentOnceNoVersionExitsThree(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	_, _, err := f.run(t, "agent", "--product", "p", "--device", "d1", "--state-dir", t.TempDir(), "--once")
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "database is locked") {
-		t.Errorf("agent --once against a failing server = %v, want exit code 2 with the server's reason", err)
+	if !errors.As(err, &ee) || ee.code != 3 || !strings.Contains(err.Error(), "give the running version") {
+		t.Errorf("agent --once without --version in a new state dir = %v, want exit code 3", err)
+	}
+}
+
+// refusedServer returns the URL of a local port that nothing listens on.
+func refusedServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestConnectionRefusedHint(t *testing.T) {
+	server := refusedServer(t)
+	getenv := func(k string) string {
+		return map[string]string{"FERRY_SERVER": server, "FERRY_TOKEN": "tok"}[k]
+	}
+	want := "is the server running? check --server / FERRY_SERVER (now " + server + ")"
+	for _, args := range [][]string{{"product", "list"}, {"device", "list"},
+		{"agent", "--product", "p", "--device", "d1", "--version", "1", "--state-dir", t.TempDir(), "--once"}} {
+		err := runEnv(t.Context(), env{args: args, stdin: strings.NewReader(""), stdout: io.Discard,
+			stderr: io.Discard, getenv: getenv})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ferry %s with no server = %v, want an error containing %q", strings.Join(args, " "), err, want)
+		}
+	}
+}
+
+func TestDeviceListRejectsNegativeLimit(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	_, _, err := f.run(t, "device", "list", "--limit=-1")
+	if want := "device list: --limit must be 0 or more, got -1"; err == nil || err.Error() != want {
+		t.Errorf("device list --limit=-1 = %v, want %q", err, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) != 0 {
+		t.Errorf("device list --limit=-1 sent %d requests, want none", len(f.reqs))
 	}
 }
