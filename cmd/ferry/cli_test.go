@@ -222,7 +222,7 @@ func TestDeviceShow(t *testing.T) {
 
 func TestHelpShowsExample(t *testing.T) {
 	for _, args := range [][]string{{"product", "create", "-h"}, {"release", "push", "-h"},
-		{"channel", "set", "-h"}, {"device", "list", "-h"}, {"agent", "-h"}} {
+		{"channel", "set", "-h"}, {"device", "list", "-h"}, {"agent", "-h"}, {"version", "-h"}} {
 		var stderr bytes.Buffer
 		err := runEnv(t.Context(), env{args: args, stdout: io.Discard, stderr: &stderr,
 			getenv: func(string) string { return "" }})
@@ -302,6 +302,83 @@ func TestConnectionRefusedHint(t *testing.T) {
 	}
 }
 
+func TestReleasePushMovesChannel(t *testing.T) {
+	img := []byte("firmware!")
+	h := sha256.Sum256(img)
+	good := hex.EncodeToString(h[:])
+	file := filepath.Join(t.TempDir(), "fw.bin")
+	if err := os.WriteFile(file, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default", nil, "channel stable -> 1.1.0\n"},
+		{"named channel", []string{"--channel", "beta"}, "channel beta -> 1.1.0\n"},
+		{"no channel", []string{"--no-channel"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI(t, map[string]answer{"POST /api/v1/products/p/releases": {201,
+				`{"product":"p","version":"1.1.0","size":9,"sha256":"` + good + `"}`}})
+			args := append([]string{"release", "push", "--product", "p", "--version", "1.1.0", file}, tt.args...)
+			out, _, err := f.run(t, args...)
+			if err != nil {
+				t.Fatalf("ferry %s: %v", strings.Join(args, " "), err)
+			}
+			if want := "1.1.0  9 bytes  sha256 " + good + "\n" + tt.want; out != want {
+				t.Errorf("ferry %s printed %q, want %q", strings.Join(args, " "), out, want)
+			}
+		})
+	}
+}
+
+func TestReleaseListChannels(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"GET /api/v1/products/p/releases": {200, `{"releases":[{"version":"1.2.0"},{"version":"1.1.0"},
+			{"version":"1.0.0"}]}`},
+		"GET /api/v1/products/p/channels": {200, `{"channels":[{"name":"stable","version":"1.1.0"},
+			{"name":"beta","version":"1.2.0"},{"name":"alpha","version":"1.2.0"}]}`},
+	})
+
+	out, _, err := f.run(t, "release", "list", "--product", "p")
+	if err != nil {
+		t.Fatalf("release list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := [][]string{{"VERSION", "CHANNELS"}, {"1.2.0", "alpha,beta"}, {"1.1.0", "stable"}, {"1.0.0", "-"}}
+	if len(lines) != len(want) {
+		t.Fatalf("release list printed %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if cells := strings.Fields(lines[i]); len(cells) < 4 || cells[0] != w[0] || cells[3] != w[1] {
+			t.Errorf("release list line %d = %q, want version %s and channels %s", i, lines[i], w[0], w[1])
+		}
+	}
+	f.mu.Lock()
+	n := len(f.reqs)
+	f.mu.Unlock()
+	if n != 2 {
+		t.Errorf("release list sent %d requests, want 2 (releases, then channels once)", n)
+	}
+}
+
+func TestChannelSetPrintsLine(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	f := newFakeAPI(t, map[string]answer{"PUT /api/v1/products/p/channels/stable": {200,
+		`{"name":"stable","version":"1.1.0","sha256":"` + sum + `"}`}})
+
+	out, _, err := f.run(t, "channel", "set", "--product", "p", "stable", "1.1.0")
+	if err != nil {
+		t.Fatalf("channel set: %v", err)
+	}
+	if want := "p stable -> 1.1.0 (sha256 " + sum[:16] + ")\n"; out != want {
+		t.Errorf("channel set printed %q, want %q", out, want)
+	}
+}
+
 func TestDeviceListRejectsNegativeLimit(t *testing.T) {
 	f := newFakeAPI(t, nil)
 	_, _, err := f.run(t, "device", "list", "--limit=-1")
@@ -312,5 +389,25 @@ func TestDeviceListRejectsNegativeLimit(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.reqs) != 0 {
 		t.Errorf("device list --limit=-1 sent %d requests, want none", len(f.reqs))
+	}
+}
+
+func TestFlagBeforeCommand(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	_, _, err := f.run(t, "--json", "product", "list")
+	want := `unknown command "--json": flags go after the command, e.g. ferry product list --json`
+	if err == nil || err.Error() != want {
+		t.Errorf("ferry --json product list = %v, want %q", err, want)
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	out, _, err := f.run(t, "version")
+	if err != nil {
+		t.Fatalf("ferry version: %v", err)
+	}
+	if v, ok := strings.CutPrefix(out, "ferry "); !ok || strings.TrimSpace(v) == "" || !strings.HasSuffix(v, "\n") {
+		t.Errorf("ferry version printed %q, want \"ferry VERSION\\n\"", out)
 	}
 }

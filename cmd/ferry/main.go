@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -47,6 +48,7 @@ func commands() []command {
 		{"channel", "show and move channels", runChannel},
 		{"device", "list devices and show one's history", runDevice},
 		{"agent", "run the device agent (native protocol)", runAgent},
+		{"version", "print Ferry's version", runVersion},
 	}
 }
 
@@ -67,6 +69,10 @@ func runEnv(ctx context.Context, e env) error {
 			e.args = e.args[1:]
 			return c.run(ctx, e)
 		}
+	}
+	if strings.HasPrefix(e.args[0], "-") {
+		return fmt.Errorf("unknown command %q: flags go after the command, e.g. ferry product list %s",
+			e.args[0], e.args[0])
 	}
 	usage(e.stderr)
 	return fmt.Errorf("unknown command %q", e.args[0])
