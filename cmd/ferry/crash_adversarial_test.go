@@ -117,7 +117,8 @@ func TestAdversarialSIGKILLDuringUploadsAndReports(t *testing.T) {
 		wg.Go(func() {
 			for i := int64(1); !stop.Load(); i++ {
 				prog := int64(r)*1_000_000 + i
-				code, b, err := call("GET", fmt.Sprintf("/fw/c/status?device=k1&state=downloading&progress=%d", prog), nil)
+				path := fmt.Sprintf("/fw/c/status?device=k1&state=downloading&progress=%d", prog)
+				code, b, err := call("GET", path, nil)
 				if err == nil && code == 200 && string(b) == "ok" {
 					mu.Lock()
 					acked = append(acked, prog)

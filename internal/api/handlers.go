@@ -15,8 +15,8 @@ import (
 // maxJSON bounds an operator's JSON request body.
 const maxJSON = 64 << 10
 
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxJSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -36,7 +36,7 @@ func (h *Handler) handleCreateProduct(w http.ResponseWriter, r *http.Request) {
 		Name   string `json:"name"`
 		Access string `json:"access"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -141,7 +141,7 @@ func (h *Handler) handleSetChannel(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Version string `json:"version"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferry-ota/ferry/internal/version"
 )
 
 // Bounds on what a device may send in one check-in.
@@ -188,8 +190,23 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 
 // runs reports whether a check-in proves the device runs release r.
 func runs(in CheckIn, r Release) bool {
-	return (in.Version != "" && in.Version == r.Version) ||
-		(in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256)
+	return sameVersion(in.Version, r.Version) || (in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256)
+}
+
+// sameVersion reports whether a device's version names the release
+// version v. Versions compare as semver does, so "v1.3.0", "1.3.0" and
+// "1.3" are one version: a sketch's compiled-in string need not match the
+// publisher's spelling.
+func sameVersion(device, v string) bool {
+	if device == "" {
+		return false
+	}
+	if device == v {
+		return true
+	}
+	a, errA := version.Parse(device)
+	b, errB := version.Parse(v)
+	return errA == nil && errB == nil && version.Compare(a, b) == 0
 }
 
 // judgeOpen applies the truth rules to the device's open update. It
@@ -257,7 +274,7 @@ func (s *Service) offer(
 	if err != nil {
 		return nil, nil, err
 	}
-	if dev.Version == want.Version || (dev.ImageSHA256 != "" && dev.ImageSHA256 == want.SHA256) {
+	if sameVersion(dev.Version, want.Version) || (dev.ImageSHA256 != "" && dev.ImageSHA256 == want.SHA256) {
 		return nil, nil, nil
 	}
 

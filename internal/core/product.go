@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -22,7 +23,11 @@ func (s *Service) CreateProduct(ctx context.Context, name string, access Access)
 		return Product{}, "", fmt.Errorf("%w: access %q: want public or key", ErrInvalid, truncate(string(access), 20))
 	}
 
-	if err := s.store.CreateProduct(ctx, &p); err != nil {
+	err := s.store.CreateProduct(ctx, &p)
+	if errors.Is(err, ErrConflict) {
+		return Product{}, "", fmt.Errorf("product %s: %w", name, ErrConflict)
+	}
+	if err != nil {
 		return Product{}, "", fmt.Errorf("create product %s: %w", name, err)
 	}
 	s.log.Info("product created", "product", name, "access", string(access))

@@ -97,7 +97,9 @@ func (s *Service) Close() error {
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+// now is the service's clock, at the millisecond precision the store
+// keeps, so that what an answer shows equals what a later read returns.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 func (s *Service) flushLoop() {
 	defer close(s.done)
