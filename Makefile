@@ -7,6 +7,11 @@
 STATICCHECK_VERSION   := v0.8.2
 GOLANGCI_LINT_VERSION := v2.15.0
 
+# Where `make serve` listens and keeps its data; override on the command
+# line: make serve ADDR=127.0.0.1:9000
+ADDR ?= 127.0.0.1:8080
+DATA ?= ./ferry-data
+
 TOOLS         := $(CURDIR)/bin/tools
 STATICCHECK   := $(TOOLS)/staticcheck
 GOLANGCI_LINT := $(TOOLS)/golangci-lint
@@ -34,7 +39,7 @@ build:
 	go build -o bin/ferry ./cmd/ferry
 
 serve: build
-	./bin/ferry serve --addr 127.0.0.1:8080 --data ./ferry-data
+	./bin/ferry serve --addr $(ADDR) --data $(DATA)
 
 tools: $(STATICCHECK_STAMP) $(GOLANGCI_LINT_STAMP)
 

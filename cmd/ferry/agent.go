@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/ferry-ota/ferry/client"
 	"github.com/ferry-ota/ferry/internal/agent"
 )
 
@@ -16,11 +18,19 @@ Usage: ferry agent --product P --device ID --state-dir DIR [--version V] [flags]
 Runs a device agent that speaks the native protocol: it checks in, downloads
 offered updates (resuming a cut download, even after a restart), verifies
 their size and SHA-256, installs them into DIR/firmware.bin and reports
-every step. --version seeds DIR/state.json on the first run only.
+every step. --version is what the device runs until the agent installs an
+update: the first check-in that succeeds writes it to DIR/state.json. Once
+the agent has installed an update, state.json is the truth and a different
+--version is only warned about.
 
-With --once it runs one cycle and exits 0 when the device is up to date or
-was updated and verified, 2 otherwise (for example after a cut download;
-run it again to resume).
+With --once it runs one cycle and exits with status
+  0  the device is up to date, or was updated, verified and confirmed
+  2  transient failure: the server was unreachable or answered 5xx, 408
+     or 429, or a download was cut; run it again to resume
+  3  permanent refusal: the server answered another 4xx, such as 401 (the
+     product needs its enrollment key) or 404 (unknown product), or the
+     state directory is new and --version is missing; fix that first
+Bad flags exit 1.
 
 Example:
   ferry agent --server http://127.0.0.1:8080 --product mkr-gsm-sensor \
@@ -37,7 +47,7 @@ func runAgent(ctx context.Context, e env) error {
 	fs.StringVar(&cfg.Server, "server", server, "server base URL (env FERRY_SERVER)")
 	fs.StringVar(&cfg.Product, "product", "", "product `name` (required)")
 	fs.StringVar(&cfg.DeviceID, "device", "", "this device's `id` (required)")
-	fs.StringVar(&cfg.Version, "version", "", "running `version`, used only when DIR holds no state yet")
+	fs.StringVar(&cfg.Version, "version", "", "running `version`; state.json wins once an update is installed")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory for state.json, firmware.bin and downloads (required)")
 	fs.StringVar(&cfg.Token, "token", "", "the product's enrollment key (env FERRY_DEVICE_TOKEN)")
 	fs.DurationVar(&cfg.PollMin, "poll-min", agent.DefaultPollMin, "shortest wait between check-ins")
@@ -68,7 +78,7 @@ func runAgent(ctx context.Context, e env) error {
 	// the agent; downloads have their own stall timeout in the agent.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = time.Minute
-	cfg.HTTPClient = &http.Client{Transport: tr}
+	cfg.HTTPClient = &http.Client{Transport: hintTransport{next: tr, server: cfg.Server}}
 	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -79,7 +89,29 @@ func runAgent(ctx context.Context, e env) error {
 		return a.Run(ctx)
 	}
 	if err := a.RunOnce(ctx); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("agent: %w", err)}
+		code := 2
+		if agent.Permanent(err) {
+			code = 3
+		}
+		return &exitError{code: code, err: fmt.Errorf("agent: %w%s", err, refusalHint(err, cfg.Token != ""))}
 	}
 	return nil
+}
+
+// refusalHint says which flag to check when the server refused the agent,
+// or returns "".
+func refusalHint(err error, haveToken bool) string {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	switch {
+	case ce.Status == http.StatusUnauthorized && haveToken:
+		return " (check the enrollment key in --token or FERRY_DEVICE_TOKEN)"
+	case ce.Status == http.StatusUnauthorized:
+		return " (give the product's enrollment key with --token or FERRY_DEVICE_TOKEN)"
+	case ce.Status == http.StatusNotFound:
+		return " (check --product, and that --server names a Ferry server)"
+	}
+	return ""
 }

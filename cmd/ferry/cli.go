@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ferry-ota/ferry/client"
 )
@@ -63,7 +68,24 @@ func (r *remote) operator(e env) (*client.Operator, error) {
 		return nil, errors.New("no operator token: use --token, --token-file or FERRY_TOKEN " +
 			"(the server writes one to DATA/operator.token on first start)")
 	}
-	return client.NewOperator(r.server, token, nil), nil
+	hc := &http.Client{Transport: hintTransport{next: http.DefaultTransport, server: r.server}}
+	return client.NewOperator(r.server, token, hc), nil
+}
+
+// hintTransport adds advice to a refused connection, the usual sign of a
+// server that is not running or a wrong --server, so that every command
+// explains it without handling it itself.
+type hintTransport struct {
+	next   http.RoundTripper
+	server string
+}
+
+func (t hintTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("%w; is the server running? check --server / FERRY_SERVER (now %s)", err, t.server)
+	}
+	return resp, err
 }
 
 // newFlagSet returns a flag set for one subcommand whose -h prints usage
@@ -151,15 +173,41 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
-// row writes one tab-separated table row.
+// row writes one tab-separated table row. Cells pass through printable:
+// much of what tables show was sent by devices, and must not reach the
+// operator's terminal as control sequences.
 func row(tw io.Writer, cells ...any) {
 	for i, c := range cells {
 		if i > 0 {
 			fmt.Fprint(tw, "\t")
 		}
-		fmt.Fprint(tw, c)
+		fmt.Fprint(tw, printable(fmt.Sprint(c)))
 	}
 	fmt.Fprintln(tw)
+}
+
+// printable escapes control characters (and the bidirectional overrides
+// that reorder what a terminal shows) as Go escapes such as \x1b, leaving
+// all other text as it is.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unsafeRune) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeRune(r) {
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) ||
+		r == utf8.RuneError
 }
 
 // when formats a server time for people: UTC to the second, "-" for none.

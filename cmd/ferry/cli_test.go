@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -221,7 +222,7 @@ func TestDeviceShow(t *testing.T) {
 
 func TestHelpShowsExample(t *testing.T) {
 	for _, args := range [][]string{{"product", "create", "-h"}, {"release", "push", "-h"},
-		{"channel", "set", "-h"}, {"device", "list", "-h"}, {"agent", "-h"}} {
+		{"channel", "set", "-h"}, {"device", "list", "-h"}, {"agent", "-h"}, {"version", "-h"}} {
 		var stderr bytes.Buffer
 		err := runEnv(t.Context(), env{args: args, stdout: io.Discard, stderr: &stderr,
 			getenv: func(string) string { return "" }})
@@ -232,13 +233,181 @@ func TestHelpShowsExample(t *testing.T) {
 	}
 }
 
-func TestAgentOnceFailureExitsTwo(t *testing.T) {
-	f := newFakeAPI(t, map[string]answer{"POST /device/v1/p/checkin": {500, `{"error":"database is locked"}`}})
+func TestAgentOnceExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		ans  answer
+		code int
+		want string
+	}{
+		{"server error", answer{500, `{"error":"database is locked"}`}, 2, "database is locked"},
+		{"too many requests", answer{429, `{"error":"slow down"}`}, 2, "429"},
+		{"request timeout", answer{408, `{"error":"timeout"}`}, 2, "408"},
+		{"missing key", answer{401, `{"error":"unauthorized: product p needs its enrollment key"}`}, 3,
+			"needs its enrollment key (give the product's enrollment key with --token or FERRY_DEVICE_TOKEN)"},
+		{"unknown product", answer{404, `{"error":"product p: not found"}`}, 3,
+			"product p: not found (check --product, and that --server names a Ferry server)"},
+		{"bad request", answer{400, `{"error":"invalid version"}`}, 3, "invalid version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI(t, map[string]answer{"POST /device/v1/p/checkin": tt.ans})
+			_, _, err := f.run(t, "agent", "--product", "p", "--device", "d1", "--version", "1.0.0",
+				"--state-dir", t.TempDir(), "--once")
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != tt.code || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("agent --once answered %d = %v, want exit code %d and an error containing %q",
+					tt.ans.status, err, tt.code, tt.want)
+			}
+		})
+	}
+}
 
-	_, _, err := f.run(t, "agent", "--product", "p", "--device", "d1", "--version", "1.0.0",
-		"--state-dir", t.TempDir(), "--once")
+func TestAgentOnceNoVersionExitsThree(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	_, _, err := f.run(t, "agent", "--product", "p", "--device", "d1", "--state-dir", t.TempDir(), "--once")
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "database is locked") {
-		t.Errorf("agent --once against a failing server = %v, want exit code 2 with the server's reason", err)
+	if !errors.As(err, &ee) || ee.code != 3 || !strings.Contains(err.Error(), "give the running version") {
+		t.Errorf("agent --once without --version in a new state dir = %v, want exit code 3", err)
+	}
+}
+
+// refusedServer returns the URL of a local port that nothing listens on.
+func refusedServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestConnectionRefusedHint(t *testing.T) {
+	server := refusedServer(t)
+	getenv := func(k string) string {
+		return map[string]string{"FERRY_SERVER": server, "FERRY_TOKEN": "tok"}[k]
+	}
+	want := "is the server running? check --server / FERRY_SERVER (now " + server + ")"
+	for _, args := range [][]string{{"product", "list"}, {"device", "list"},
+		{"agent", "--product", "p", "--device", "d1", "--version", "1", "--state-dir", t.TempDir(), "--once"}} {
+		err := runEnv(t.Context(), env{args: args, stdin: strings.NewReader(""), stdout: io.Discard,
+			stderr: io.Discard, getenv: getenv})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ferry %s with no server = %v, want an error containing %q", strings.Join(args, " "), err, want)
+		}
+	}
+}
+
+func TestReleasePushMovesChannel(t *testing.T) {
+	img := []byte("firmware!")
+	h := sha256.Sum256(img)
+	good := hex.EncodeToString(h[:])
+	file := filepath.Join(t.TempDir(), "fw.bin")
+	if err := os.WriteFile(file, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default", nil, "channel stable -> 1.1.0\n"},
+		{"named channel", []string{"--channel", "beta"}, "channel beta -> 1.1.0\n"},
+		{"no channel", []string{"--no-channel"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI(t, map[string]answer{"POST /api/v1/products/p/releases": {201,
+				`{"product":"p","version":"1.1.0","size":9,"sha256":"` + good + `"}`}})
+			args := append([]string{"release", "push", "--product", "p", "--version", "1.1.0", file}, tt.args...)
+			out, _, err := f.run(t, args...)
+			if err != nil {
+				t.Fatalf("ferry %s: %v", strings.Join(args, " "), err)
+			}
+			if want := "1.1.0  9 bytes  sha256 " + good + "\n" + tt.want; out != want {
+				t.Errorf("ferry %s printed %q, want %q", strings.Join(args, " "), out, want)
+			}
+		})
+	}
+}
+
+func TestReleaseListChannels(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"GET /api/v1/products/p/releases": {200, `{"releases":[{"version":"1.2.0"},{"version":"1.1.0"},
+			{"version":"1.0.0"}]}`},
+		"GET /api/v1/products/p/channels": {200, `{"channels":[{"name":"stable","version":"1.1.0"},
+			{"name":"beta","version":"1.2.0"},{"name":"alpha","version":"1.2.0"}]}`},
+	})
+
+	out, _, err := f.run(t, "release", "list", "--product", "p")
+	if err != nil {
+		t.Fatalf("release list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := [][]string{{"VERSION", "CHANNELS"}, {"1.2.0", "alpha,beta"}, {"1.1.0", "stable"}, {"1.0.0", "-"}}
+	if len(lines) != len(want) {
+		t.Fatalf("release list printed %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if cells := strings.Fields(lines[i]); len(cells) < 4 || cells[0] != w[0] || cells[3] != w[1] {
+			t.Errorf("release list line %d = %q, want version %s and channels %s", i, lines[i], w[0], w[1])
+		}
+	}
+	f.mu.Lock()
+	n := len(f.reqs)
+	f.mu.Unlock()
+	if n != 2 {
+		t.Errorf("release list sent %d requests, want 2 (releases, then channels once)", n)
+	}
+}
+
+func TestChannelSetPrintsLine(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	f := newFakeAPI(t, map[string]answer{"PUT /api/v1/products/p/channels/stable": {200,
+		`{"name":"stable","version":"1.1.0","sha256":"` + sum + `"}`}})
+
+	out, _, err := f.run(t, "channel", "set", "--product", "p", "stable", "1.1.0")
+	if err != nil {
+		t.Fatalf("channel set: %v", err)
+	}
+	if want := "p stable -> 1.1.0 (sha256 " + sum[:16] + ")\n"; out != want {
+		t.Errorf("channel set printed %q, want %q", out, want)
+	}
+}
+
+func TestDeviceListRejectsNegativeLimit(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	_, _, err := f.run(t, "device", "list", "--limit=-1")
+	if want := "device list: --limit must be 0 or more, got -1"; err == nil || err.Error() != want {
+		t.Errorf("device list --limit=-1 = %v, want %q", err, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) != 0 {
+		t.Errorf("device list --limit=-1 sent %d requests, want none", len(f.reqs))
+	}
+}
+
+func TestFlagBeforeCommand(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	_, _, err := f.run(t, "--json", "product", "list")
+	want := `unknown command "--json": flags go after the command, e.g. ferry product list --json`
+	if err == nil || err.Error() != want {
+		t.Errorf("ferry --json product list = %v, want %q", err, want)
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	f := newFakeAPI(t, nil)
+	out, _, err := f.run(t, "version")
+	if err != nil {
+		t.Fatalf("ferry version: %v", err)
+	}
+	if v, ok := strings.CutPrefix(out, "ferry "); !ok || strings.TrimSpace(v) == "" || !strings.HasSuffix(v, "\n") {
+		t.Errorf("ferry version printed %q, want \"ferry VERSION\\n\"", out)
 	}
 }

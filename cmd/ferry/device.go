@@ -43,6 +43,9 @@ func runDeviceList(ctx context.Context, e env) error {
 	if err := wantArgs(cmd, args); err != nil {
 		return err
 	}
+	if q.Limit < 0 {
+		return fmt.Errorf("%s: --limit must be 0 or more, got %d", cmd, q.Limit)
+	}
 	op, err := r.operator(e)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)

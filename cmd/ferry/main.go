@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -50,6 +51,7 @@ func commands() []command {
 		{"webhook", "post outcome events to a URL", runWebhook},
 		{"audit", "show what operators did", runAudit},
 		{"agent", "run the device agent (native protocol)", runAgent},
+		{"version", "print Ferry's version", runVersion},
 	}
 }
 
@@ -70,6 +72,10 @@ func runEnv(ctx context.Context, e env) error {
 			e.args = e.args[1:]
 			return c.run(ctx, e)
 		}
+	}
+	if strings.HasPrefix(e.args[0], "-") {
+		return fmt.Errorf("unknown command %q: flags go after the command, e.g. ferry product list %s",
+			e.args[0], e.args[0])
 	}
 	usage(e.stderr)
 	return fmt.Errorf("unknown command %q", e.args[0])

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +32,8 @@ Usage: ferry release push --product P --version V [flags] FILE
 
 Uploads FILE as release V of product P and points a channel at it
 (stable unless --channel or --no-channel says otherwise). Prints
-"VERSION  SIZE bytes  sha256 HEX".
+"VERSION  SIZE bytes  sha256 HEX", then "channel NAME -> VERSION" for the
+channel it moved.
 
 Example:
   ferry release push --product mkr-gsm-sensor --version 1.1.0 build/fw.bin
@@ -102,6 +104,9 @@ func runReleasePush(ctx context.Context, e env) error {
 		return printJSON(e.stdout, rel)
 	}
 	fmt.Fprintf(e.stdout, "%s  %d bytes  sha256 %s\n", rel.Version, rel.Size, rel.SHA256)
+	if *channel != "" {
+		fmt.Fprintf(e.stdout, "channel %s -> %s\n", *channel, rel.Version)
+	}
 	return nil
 }
 
@@ -152,7 +157,8 @@ func uploadBar(stderr io.Writer, size int64, version string) *progressbar.Progre
 const releaseListUsage = `
 Usage: ferry release list --product P [flags]
 
-Lists a product's releases, newest first.
+Lists a product's releases, newest first, with the channels that point at
+each.
 
 Example:
   ferry release list --product mkr-gsm-sensor
@@ -185,12 +191,32 @@ func runReleaseList(ctx context.Context, e env) error {
 	if r.json {
 		return printJSON(e.stdout, map[string]any{"releases": rels})
 	}
+	chs, err := op.Channels(ctx, *product)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	on := channelsByVersion(chs)
+
 	tw := newTable(e.stdout)
-	row(tw, "VERSION", "SIZE", "SHA256", "CREATED", "NOTES")
+	row(tw, "VERSION", "SIZE", "SHA256", "CHANNELS", "CREATED", "NOTES")
 	for _, rel := range rels {
-		row(tw, rel.Version, rel.Size, short(rel.SHA256), when(rel.CreatedAt), oneLine(rel.Notes, 40))
+		row(tw, rel.Version, rel.Size, short(rel.SHA256), dash(strings.Join(on[rel.Version], ",")),
+			when(rel.CreatedAt), oneLine(rel.Notes, 40))
 	}
 	return tw.Flush()
+}
+
+// channelsByVersion maps each release version to the sorted names of the
+// channels that point at it.
+func channelsByVersion(chs []client.Channel) map[string][]string {
+	on := make(map[string][]string)
+	for _, ch := range chs {
+		on[ch.Version] = append(on[ch.Version], ch.Name)
+	}
+	for _, names := range on {
+		slices.Sort(names)
+	}
+	return on
 }
 
 const releaseShowUsage = `

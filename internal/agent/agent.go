@@ -33,6 +33,32 @@ const (
 	keyError    = "error"
 )
 
+// ErrNoVersion means the state directory holds no state.json and
+// Config.Version is empty, so the agent does not know what the device runs.
+var ErrNoVersion = errors.New("running version unknown")
+
+// Permanent reports whether err, from RunOnce, is one that running again
+// will not change: the server refused the request with a 4xx status, or
+// ErrNoVersion. Three 4xx answers are exceptions: 408 and 429 ask the
+// client to come back later, and 416 made the agent discard a kept part
+// that no longer fits, so the next run starts the download over. Network
+// errors, 5xx answers, cut or stalled downloads and failed verifications
+// are transient.
+func Permanent(err error) bool {
+	if errors.Is(err, ErrNoVersion) {
+		return true
+	}
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status < 400 || ce.Status > 499 {
+		return false
+	}
+	switch ce.Status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusRequestedRangeNotSatisfiable:
+		return false
+	}
+	return true
+}
+
 // Config says which server and device the agent speaks for and where it
 // keeps its state.
 type Config struct {
@@ -40,8 +66,10 @@ type Config struct {
 	Product  string
 	DeviceID string
 	Token    string // enrollment key; empty for a public product
-	// Version is the running version when StateDir holds no state yet;
-	// once state.json exists it is ignored.
+	// Version is the running version. It seeds state.json at the first
+	// check-in that succeeds, and replaces a state that was only seeded;
+	// once the agent has installed an update, state.json wins and a
+	// different Version is logged and ignored.
 	Version  string
 	StateDir string
 	// PollMin is the shortest wait between check-ins in Run; zero means
@@ -59,6 +87,7 @@ type Agent struct {
 	seed    string
 	pollMin time.Duration
 	log     *slog.Logger
+	warned  bool // the ignored-Version warning was logged
 
 	// Tuning, fixed by New; tests shrink them.
 	backoffMin   time.Duration
@@ -108,7 +137,8 @@ func New(cfg Config) (*Agent, error) {
 // RunOnce runs one update cycle. It returns nil when the device is up to
 // date, or when it installed an update, verified it and checked in with
 // the new version. Any other outcome is an error saying why, such as a
-// download that was cut (the part is kept for the next run to resume).
+// download that was cut (the part is kept for the next run to resume);
+// Permanent tells whether running again can help.
 func (a *Agent) RunOnce(ctx context.Context) error {
 	_, err := a.cycle(ctx)
 	return err
@@ -155,7 +185,7 @@ func nextBackoff(prev, lo time.Duration) time.Duration {
 // cycle checks in and applies an offered update. It returns the server's
 // poll hint from the last check-in that succeeded.
 func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
-	cur, err := a.load()
+	cur, unsaved, err := a.load()
 	if err != nil {
 		return 0, err
 	}
@@ -164,6 +194,16 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("check in: %w", err)
 	}
 	poll := resp.PollInterval()
+
+	// Seed only now: a run that never reached the server (a wrong URL, a
+	// missing key) must leave nothing behind that outvotes a corrected
+	// Version next time.
+	if unsaved {
+		if err := a.st.writeJSON(stateFile, cur); err != nil {
+			return poll, err
+		}
+		a.log.Info("state seeded", keyVersion, cur.Version)
+	}
 	if resp.Offer == nil {
 		a.log.Debug("up to date", keyVersion, cur.Version, "poll", poll)
 		return poll, nil
@@ -188,33 +228,40 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 }
 
 // load returns what the device runs, finishing an install that a crash
-// interrupted and seeding state.json from Config.Version on the first run.
-func (a *Agent) load() (installed, error) {
+// interrupted. unsaved is true when that comes from Config.Version rather
+// than state.json as it stands: the caller writes it after a successful
+// check-in.
+func (a *Agent) load() (cur installed, unsaved bool, err error) {
 	if err := a.recoverInstall(); err != nil {
-		return installed{}, err
+		return installed{}, false, err
 	}
 
-	var cur installed
-	err := a.st.readJSON(stateFile, &cur)
-	if err == nil {
-		return cur, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return cur, err
-	}
-	if a.seed == "" {
-		return cur, fmt.Errorf("no %s in %s yet: give the running version to seed it", stateFile, a.st.dir)
+	err = a.st.readJSON(stateFile, &cur)
+	switch {
+	case err == nil && (a.seed == "" || a.seed == cur.Version):
+		return cur, false, nil
+	case err == nil && !cur.Seeded:
+		// The agent installed what state.json names; a Version given on
+		// the command line is more likely stale than the install is wrong.
+		if !a.warned {
+			a.warned = true
+			a.log.Warn("given version differs from the installed one; keeping the installed",
+				"given_version", a.seed, "installed_version", cur.Version, "state_file", a.st.path(stateFile))
+		}
+		return cur, false, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return cur, false, err
+	case err != nil && a.seed == "":
+		return cur, false, fmt.Errorf("%w: no %s in %s yet: give the running version to seed it",
+			ErrNoVersion, stateFile, a.st.dir)
 	}
 
-	cur.Version = a.seed
-	if cur.SHA256, err = a.st.hash(firmwareFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return cur, err
+	// Nothing installed by the agent yet: Config.Version says what runs.
+	seeded := installed{Version: a.seed, Seeded: true}
+	if seeded.SHA256, err = a.st.hash(firmwareFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return cur, false, err
 	}
-	if err := a.st.writeJSON(stateFile, cur); err != nil {
-		return cur, err
-	}
-	a.log.Info("state seeded", keyVersion, cur.Version)
-	return cur, nil
+	return seeded, true, nil
 }
 
 // recoverInstall finishes an install cut between renaming the part over

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferry-ota/ferry/client"
 )
 
 // fakeServer implements just enough of the native device protocol for
@@ -272,9 +276,9 @@ func TestResumeAfterCutWithNewAgent(t *testing.T) {
 		t.Fatalf("download.part after the cut: %v (err %v), want %d bytes", fi, err, cut)
 	}
 
-	// A new agent, as after a reboot; its --version must not override the
-	// seeded state.
-	if err := newTestAgent(t, fs, dir, "0.0.1").RunOnce(t.Context()); err != nil {
+	// A new agent, as after a reboot, given no version: the state seeded by
+	// the first run says what runs.
+	if err := newTestAgent(t, fs, dir, "").RunOnce(t.Context()); err != nil {
 		t.Fatalf("RunOnce resuming: %v", err)
 	}
 	h := fs.lastImageRequest(t)
@@ -404,5 +408,110 @@ func TestStalledDownloadKeepsPart(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, partFile)); err != nil || fi.Size() != 20_000 {
 		t.Errorf("download.part after the stall: %v (err %v), want 20000 bytes", fi, err)
+	}
+}
+
+func TestFailedFirstRunLeavesNoState(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.failCheckIns = 1
+	dir := t.TempDir()
+
+	if err := newTestAgent(t, fs, dir, "1.0.0").RunOnce(t.Context()); err == nil {
+		t.Fatal("RunOnce against a failing server succeeded, want an error")
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after a failed first check-in: stat error %v, want it absent", stateFile, err)
+	}
+
+	// The next run's version is the one that counts.
+	if err := newTestAgent(t, fs, dir, target).RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	if len(fs.checkins) != 1 || fs.checkins[0].Version != target {
+		t.Errorf("check-ins = %v, want one running %s", fs.checkins, target)
+	}
+	if st := readState(t, dir); st != (installed{Version: target, Seeded: true}) {
+		t.Errorf("state.json = %+v, want %s seeded", st, target)
+	}
+}
+
+func TestGivenVersionAgainstState(t *testing.T) {
+	tests := []struct {
+		name     string
+		state    installed
+		given    string
+		want     string // version of the first check-in
+		wantWarn bool
+	}{
+		{"seeded state yields", installed{Version: "1.0.0", Seeded: true}, "0.9.0", "0.9.0", false},
+		{"installed state wins", installed{Version: "1.0.5"}, "1.0.0", "1.0.5", true},
+		{"no version given", installed{Version: "1.0.5"}, "", "1.0.5", false},
+		{"same version", installed{Version: "1.0.5"}, "1.0.5", "1.0.5", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFakeServer(t)
+			dir := t.TempDir()
+			if err := (stateDir{dir: dir}).writeJSON(stateFile, tt.state); err != nil {
+				t.Fatal(err)
+			}
+			a := newTestAgent(t, fs, dir, tt.given)
+			var logs bytes.Buffer
+			a.log = slog.New(slog.NewTextHandler(&logs, nil))
+
+			if err := a.RunOnce(t.Context()); err != nil {
+				t.Fatalf("RunOnce: %v", err)
+			}
+			if got := fs.checkins[0].Version; got != tt.want {
+				t.Errorf("state %+v, given %q: checked in running %q, want %q", tt.state, tt.given, got, tt.want)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN")
+			names := strings.Contains(logs.String(), "given_version="+tt.given) &&
+				strings.Contains(logs.String(), "installed_version="+tt.state.Version)
+			if warned != tt.wantWarn || (warned && !names) {
+				t.Errorf("state %+v, given %q: logs %q; want a warning naming both: %v",
+					tt.state, tt.given, logs.String(), tt.wantWarn)
+			}
+		})
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("check in: %w", &client.Error{Status: http.StatusUnauthorized}), true},
+		{fmt.Errorf("check in: %w", &client.Error{Status: http.StatusNotFound}), true},
+		{&client.Error{Status: http.StatusBadRequest}, true},
+		{&client.Error{Status: http.StatusRequestTimeout}, false},
+		{&client.Error{Status: http.StatusTooManyRequests}, false},
+		{&client.Error{Status: http.StatusRequestedRangeNotSatisfiable}, false},
+		{&client.Error{Status: http.StatusInternalServerError}, false},
+		{&client.Error{Status: http.StatusServiceUnavailable}, false},
+		{fmt.Errorf("download interrupted: %w", io.ErrUnexpectedEOF), false},
+		{fmt.Errorf("x: %w", ErrNoVersion), true},
+	}
+	for _, tt := range tests {
+		if got := Permanent(tt.err); got != tt.want {
+			t.Errorf("Permanent(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestRunOnceRefusedIsPermanent(t *testing.T) {
+	fs := newFakeServer(t)
+	a, err := New(Config{Server: fs.srv.URL, Product: "nope", DeviceID: "d1", Version: "1.0.0",
+		StateDir: t.TempDir(), HTTPClient: fs.srv.Client()})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+
+	err = a.RunOnce(t.Context())
+	if err == nil || !Permanent(err) {
+		t.Errorf("RunOnce for an unknown product = %v, want a permanent error", err)
+	}
+	if err := newTestAgent(t, fs, t.TempDir(), "").RunOnce(t.Context()); !Permanent(err) {
+		t.Errorf("RunOnce without state or version = %v, want a permanent error", err)
 	}
 }

@@ -4,7 +4,9 @@
 //
 // The agent owns a state directory:
 //
-//	state.json     the running version and the SHA-256 of the installed image
+//	state.json     the running version and the SHA-256 of the installed image;
+//	               seeded from Config.Version by the first check-in that
+//	               succeeds, rewritten by every install
 //	firmware.bin   the installed image
 //	download.part  an image being downloaded; kept across restarts
 //	download.json  what download.part is: update id, version, size, SHA-256,

@@ -24,6 +24,10 @@ const (
 type installed struct {
 	Version string `json:"version"`
 	SHA256  string `json:"sha256,omitempty"`
+	// Seeded is true while Version came from Config.Version and the agent
+	// has installed nothing; such a state yields to another Config.Version.
+	// State files without the field count as installed, the safe reading.
+	Seeded bool `json:"seeded,omitempty"`
 }
 
 // pending is download.json: the image download.part is a prefix of.

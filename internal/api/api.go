@@ -64,7 +64,7 @@ func (h *Handler) routes() {
 // goes into the context as the actor, so the audit log records who did
 // what.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tok, err := h.svc.AuthenticateOperator(r.Context(), bearer(r))
+	tok, err := h.svc.AuthenticateOperator(r.Context(), httpkit.Bearer(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -75,16 +75,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type tokenKey struct{}
 
-// bearer returns the operator token. Unlike device requests, operator
-// requests never take the token from the URL, where logs would keep it.
-func bearer(r *http.Request) string {
-	const prefix = "Bearer "
-	a := r.Header.Get("Authorization")
-	if len(a) > len(prefix) && a[:len(prefix)] == prefix {
-		return a[len(prefix):]
-	}
-	return ""
-}
+// Operator requests never take the token from the URL, where logs would
+// keep it: only the Authorization header counts.
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := httpkit.Status(err)

@@ -16,18 +16,18 @@ import (
 // maxJSON bounds an operator's JSON request body.
 const maxJSON = 64 << 10
 
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeBody(w, r, v, false)
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	return h.decodeBody(w, r, v, false)
 }
 
 // decodeOptional is decode for requests whose body may be left out: an
 // empty body leaves v as it is.
-func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeBody(w, r, v, true)
+func (h *Handler) decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
+	return h.decodeBody(w, r, v, true)
 }
 
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
+func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxJSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		// Decode says io.EOF only when there is no JSON value at all; a
@@ -52,7 +52,7 @@ func (h *Handler) handleCreateProduct(w http.ResponseWriter, r *http.Request) {
 		Name   string `json:"name"`
 		Access string `json:"access"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -157,7 +157,7 @@ func (h *Handler) handleSetChannel(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Version string `json:"version"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -44,7 +44,7 @@ func (req rolloutRequest) spec(product string) (core.RolloutSpec, error) {
 
 func (h *Handler) handleCreateRollout(w http.ResponseWriter, r *http.Request) {
 	var req rolloutRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -101,7 +101,7 @@ func (h *Handler) handleChangeRollout(action core.RolloutAction) http.HandlerFun
 		var req struct {
 			Reason string `json:"reason"`
 		}
-		if err := decodeOptional(w, r, &req); err != nil {
+		if err := h.decodeOptional(w, r, &req); err != nil {
 			h.fail(w, r, err)
 			return
 		}

@@ -19,7 +19,7 @@ func (h *Handler) handleConfigureDevice(w http.ResponseWriter, r *http.Request) 
 		Excluded   *bool    `json:"excluded"`
 		Poll       *string  `json:"poll"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -64,7 +64,7 @@ func (h *Handler) handleConfigureProduct(w http.ResponseWriter, r *http.Request)
 		PollIdle   *string `json:"poll_idle"`
 		PollActive *string `json:"poll_active"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -105,7 +105,7 @@ func (h *Handler) handleSetWebhook(w http.ResponseWriter, r *http.Request) {
 		URL    string `json:"url"`
 		Secret string `json:"secret"`
 	}
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -141,6 +141,11 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
 		return n, l.tooLarge()
 	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		// The uploader broke off, stalled or sent a malformed body: its
+		// fault, not the server's.
+		err = fmt.Errorf("%w: reading the image: %w", ErrInvalid, err)
+	}
 	return n, err
 }
 

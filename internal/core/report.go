@@ -116,6 +116,15 @@ func (s *Service) applyReport(
 		return err
 	}
 
+	if in.Progress > 0 {
+		r, err := tx.Release(ctx, u.ReleaseID)
+		if err != nil {
+			return err
+		}
+		if in.Progress > r.Size {
+			return fmt.Errorf("%w: progress %d exceeds the image size %d", ErrInvalid, in.Progress, r.Size)
+		}
+	}
 	next := advance(u.State, st)
 	progress := max(u.Progress, in.Progress)
 	if next == u.State && progress == u.Progress {

@@ -20,9 +20,10 @@ type Store interface {
 	// error that the outer fn ignores does not undo the inner writes.
 	Tx(ctx context.Context, fn func(Store) error) error
 
-	// CreateProduct inserts p and sets p.ID. ErrConflict if the name is taken.
+	// CreateProduct inserts p and sets p.ID. ErrConflict if the name is
+	// taken in any letter case.
 	CreateProduct(ctx context.Context, p *Product) error
-	// ProductByName returns the product called name.
+	// ProductByName returns the product called exactly name (case matters).
 	ProductByName(ctx context.Context, name string) (Product, error)
 	// Products lists all products ordered by name.
 	Products(ctx context.Context) ([]Product, error)

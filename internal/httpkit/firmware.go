@@ -3,6 +3,8 @@ package httpkit
 import (
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,25 +36,58 @@ func ServeImage(w http.ResponseWriter, r *http.Request, img Image, stall time.Du
 	}
 	rc := http.NewResponseController(w)
 	sw := &stallWriter{w: w, rc: rc, stall: stall}
-	// Multi-range answers are multipart bodies no device asks for; refusing
-	// them keeps every answer a plain byte run with a Content-Length.
-	if rng := r.Header.Get("Range"); rng != "" && containsComma(rng) {
-		r.Header.Del("Range")
+	if !rangeUsable(w, r, img.Content) {
+		return 0
 	}
 	http.ServeContent(sw, r, "", time.Time{}, img.Content)
+	// What the server still buffers of an image goes out under a deadline
+	// too, so a client that stops reading just before the end is cut as
+	// well. Only image bodies are flushed: they carry a Content-Length,
+	// while flushing a short error answer would make it chunked.
+	if sw.code == http.StatusOK || sw.code == http.StatusPartialContent {
+		if s := stallDeadline(stall); !s.IsZero() {
+			_ = rc.SetWriteDeadline(s) // unsupported only on non-net connections
+		}
+		_ = rc.Flush()
+	}
 	// The server does not reset write deadlines between requests on a
 	// kept-alive connection, so clear ours.
-	_ = rc.SetWriteDeadline(time.Time{}) // unsupported only on non-net connections
+	_ = rc.SetWriteDeadline(time.Time{})
 	return sw.n
 }
 
-func containsComma(s string) bool {
-	for i := range len(s) {
-		if s[i] == ',' {
-			return true
-		}
+func stallDeadline(stall time.Duration) time.Time {
+	if stall <= 0 {
+		return time.Time{}
 	}
-	return false
+	return time.Now().Add(stall)
+}
+
+// rangeUsable prepares r's Range header for ServeContent: a unit other than
+// bytes is ignored, as RFC 9110 allows; a multi-range is ignored too, since
+// multipart bodies are something no device asks for and every answer stays
+// one byte run with a Content-Length; and a zero-length suffix
+// ("bytes=-0"), which ServeContent would answer with an impossible range,
+// is refused with 416 here. It reports whether to go on serving.
+func rangeUsable(w http.ResponseWriter, r *http.Request, content io.Seeker) bool {
+	rng := strings.TrimSpace(r.Header.Get("Range"))
+	switch {
+	case rng == "":
+		return true
+	case !strings.HasPrefix(rng, "bytes="), strings.Contains(rng, ","):
+		r.Header.Del("Range")
+		return true
+	case strings.TrimLeft(strings.TrimPrefix(rng, "bytes=-"), "0") == "" && strings.HasPrefix(rng, "bytes=-"):
+		size, err := content.Seek(0, io.SeekEnd)
+		if err != nil {
+			Text(w, http.StatusInternalServerError, "internal server error")
+			return false
+		}
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		Text(w, http.StatusRequestedRangeNotSatisfiable, "invalid range: empty suffix")
+		return false
+	}
+	return true
 }
 
 // stallWriter hides the ResponseWriter's ReadFrom, so that io.Copy inside
@@ -63,13 +98,20 @@ type stallWriter struct {
 	rc    *http.ResponseController
 	stall time.Duration
 	n     int64
+	code  int
 }
 
 func (s *stallWriter) Header() http.Header { return s.w.Header() }
 
-func (s *stallWriter) WriteHeader(code int) { s.w.WriteHeader(code) }
+func (s *stallWriter) WriteHeader(code int) {
+	s.code = code
+	s.w.WriteHeader(code)
+}
 
 func (s *stallWriter) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
 	written := 0
 	for len(p) > 0 {
 		chunk := p[:min(len(p), writeChunk)]
@@ -88,17 +130,19 @@ func (s *stallWriter) Write(p []byte) (int, error) {
 }
 
 // StallReader returns a reader of r's body that extends the connection's
-// read deadline before every read, so a slow upload that progresses is not
+// read deadline before every read, so a slow body that progresses is not
 // cut while one that stops for stall is.
-func StallReader(w http.ResponseWriter, r *http.Request, stall time.Duration) io.Reader {
+func StallReader(w http.ResponseWriter, r *http.Request, stall time.Duration) io.ReadCloser {
 	return &stallReader{r: r.Body, rc: http.NewResponseController(w), stall: stall}
 }
 
 type stallReader struct {
-	r     io.Reader
+	r     io.ReadCloser
 	rc    *http.ResponseController
 	stall time.Duration
 }
+
+func (s *stallReader) Close() error { return s.r.Close() }
 
 func (s *stallReader) Read(p []byte) (int, error) {
 	if s.stall > 0 {

@@ -43,8 +43,18 @@ func JSONError(w http.ResponseWriter, status int, msg string) {
 
 // Credential returns the bearer token of r, else its token query parameter.
 func Credential(r *http.Request) string {
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(tok)
+	if tok := Bearer(r); tok != "" {
+		return tok
 	}
 	return r.URL.Query().Get("token")
+}
+
+// Bearer returns the token of an "Authorization: Bearer" header, or "".
+// The scheme name is case-insensitive (RFC 9110, section 11.1).
+func Bearer(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
 }

@@ -57,10 +57,10 @@ func (h *Handler) product(r *http.Request) (core.Product, error) {
 	return h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
 }
 
-// decode reads a bounded JSON body. Unknown fields are ignored so newer
-// devices can talk to older servers.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
+// decode reads a bounded JSON body, cutting a sender that stalls. Unknown
+// fields are ignored so newer devices can talk to older servers.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxBody)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -100,7 +100,7 @@ type checkInResponse struct {
 
 func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 	var req checkInRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -184,7 +184,7 @@ type statusRequest struct {
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 	var req statusRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -42,6 +42,11 @@ func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	}))
 	h.mux.HandleFunc("GET /fw/{product}/md5", h.digest(func(r core.Release) string { return r.MD5 }))
 	h.mux.HandleFunc("GET /fw/{product}/sha256", h.digest(func(r core.Release) string { return r.SHA256 }))
+	h.mux.HandleFunc("HEAD /fw/{product}/status", func(w http.ResponseWriter, r *http.Request) {
+		// A status request records a report; HEAD must change nothing.
+		w.Header().Set("Allow", "GET, POST")
+		httpkit.Text(w, http.StatusMethodNotAllowed, "status takes GET or POST")
+	})
 	h.mux.HandleFunc("GET /fw/{product}/status", h.handleStatus)
 	h.mux.HandleFunc("POST /fw/{product}/status", h.handleStatus)
 	return h
@@ -70,6 +75,17 @@ func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	device := q.Get("device")
+	if device != "" && r.Method == http.MethodHead {
+		// HEAD must not record a check-in: answer the length of what a GET
+		// would answer now, without deciding anything new.
+		rel, _, err := h.svc.Target(r.Context(), p, device)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		httpkit.Text(w, http.StatusOK, rel.Version)
+		return
+	}
 	if device == "" {
 		rel, err := h.svc.ChannelRelease(r.Context(), p, core.DefaultChannel)
 		if err != nil {
@@ -153,7 +169,7 @@ func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 }
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	r.Body = http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxForm)
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, fmt.Errorf("%w: status form: %w", core.ErrInvalid, err))
 		return

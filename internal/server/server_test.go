@@ -361,3 +361,16 @@ func flushed(t *testing.T, e *env) bool {
 	d, _ := e.svc.Device(t.Context(), "private", "n1")
 	return d.BytesServed == 4000
 }
+
+func TestHeadChangesNothing(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	e.push(t, "p", "1.0.0", testImage(3000, 1))
+	e.push(t, "p", "1.1.0", testImage(3000, 2))
+	for _, path := range []string{"/fw/p/version?device=h1&version=1.0.0", "/fw/p/status?device=h1&state=installing"} {
+		req, _ := http.NewRequest("HEAD", e.url+path, nil)
+		do(t, req)
+	}
+	if _, err := e.svc.Device(t.Context(), "p", "h1"); err == nil {
+		t.Error("HEAD requests registered a device; want no effect")
+	}
+}

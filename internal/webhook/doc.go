@@ -6,6 +6,7 @@
 // its product's webhook URL with an HMAC-SHA256 signature (see Sign and
 // Verify), and records the outcome: delivered on a 2xx answer, otherwise
 // retried later with capped exponential back-off until MaxAttempts.
+// Delivery.Attempts counts every POST made, the successful one included.
 //
 // Delivery is at least once: a receiver can see the same event twice (for
 // example when the store write after a successful POST fails), so it must

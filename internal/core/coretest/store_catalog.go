@@ -160,6 +160,13 @@ func testStoreConflict(t *testing.T, s core.Store) {
 		{"ProductName", func(ctx context.Context) error {
 			return s.CreateProduct(ctx, &core.Product{Name: "widget", Access: core.AccessPublic})
 		}, core.ErrConflict},
+		{"ProductNameOtherCase", func(ctx context.Context) error {
+			return s.CreateProduct(ctx, &core.Product{Name: "Widget", Access: core.AccessPublic})
+		}, core.ErrConflict},
+		{"ProductLookupOtherCase", func(ctx context.Context) error {
+			_, err := s.ProductByName(ctx, "WIDGET")
+			return err
+		}, core.ErrNotFound},
 		{"ReleaseVersion", func(ctx context.Context) error {
 			r := core.Release{ProductID: p.ID, Version: "1.0"}
 			return s.CreateRelease(ctx, &r)

@@ -25,7 +25,9 @@ func (s *Store) CreateProduct(ctx context.Context, p *core.Product) error {
 
 // ProductByName implements core.Store.
 func (s *Store) ProductByName(ctx context.Context, name string) (core.Product, error) {
-	row := s.q.QueryRowContext(ctx, `SELECT `+productColumns+` FROM products WHERE name = ?`, name)
+	// Names are unique regardless of case (see 0001), but a lookup
+	// matches the exact name: a URL names one product, spelled one way.
+	row := s.q.QueryRowContext(ctx, `SELECT `+productColumns+` FROM products WHERE name = ? COLLATE BINARY`, name)
 	p, err := scanProduct(row)
 	if err != nil {
 		return core.Product{}, wrapErr(err, fmt.Sprintf("product %q", name))

@@ -43,7 +43,7 @@ func TestOpenPragmas(t *testing.T) {
 	}{
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
-		{"synchronous", "1"}, // NORMAL
+		{"synchronous", "2"}, // FULL
 		{"busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
 	}
 	for _, tt := range tests {

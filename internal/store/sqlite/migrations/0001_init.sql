@@ -4,7 +4,9 @@
 
 CREATE TABLE products (
     id         INTEGER PRIMARY KEY,
-    name       TEXT    NOT NULL UNIQUE,
+    -- Names are unique regardless of case, so "Sensor" and "sensor" can
+    -- never be two products that devices and operators confuse.
+    name       TEXT    NOT NULL UNIQUE COLLATE NOCASE,
     access     TEXT    NOT NULL,
     key_hash   TEXT    NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL DEFAULT 0
