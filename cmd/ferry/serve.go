@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-ota/ferry/internal/core"
 	"github.com/ferry-ota/ferry/internal/server"
 	"github.com/ferry-ota/ferry/internal/store/sqlite"
+	"github.com/ferry-ota/ferry/internal/webhook"
 )
 
 // serveConfig is the server's configuration after flags and environment
@@ -62,6 +63,10 @@ func parseServe(e env) (serveConfig, error) {
 		"largest accepted firmware image (FERRY_MAX_IMAGE_SIZE)")
 	poll := fs.String("poll-interval", def("FERRY_POLL_INTERVAL", "1h"),
 		"how often idle devices are told to check in (FERRY_POLL_INTERVAL)")
+	pollActive := fs.String("poll-active", def("FERRY_POLL_ACTIVE", "5m"),
+		"how often devices with an update or a rollout in motion are told to check in (FERRY_POLL_ACTIVE)")
+	maxDevReq := fs.Int("max-device-requests", 2048,
+		"device requests served at once; past it devices get 503 with Retry-After")
 	failLimit := fs.Int("fail-limit", 3, "failures of a release before a device's cool-down starts")
 	coolDown := fs.String("cool-down", def("FERRY_COOL_DOWN", "24h"),
 		"how long a device that failed a release fail-limit times is not offered it (FERRY_COOL_DOWN)")
@@ -89,6 +94,11 @@ func parseServe(e env) (serveConfig, error) {
 	}
 	cfg.core.MaxImageSize = int64(size)
 	cfg.core.PollInterval = parseDuration("--poll-interval", *poll, &errs)
+	cfg.core.PollActive = parseDuration("--poll-active", *pollActive, &errs)
+	cfg.http.MaxDeviceRequests = *maxDevReq
+	if *maxDevReq < 1 {
+		errs = append(errs, fmt.Errorf("--max-device-requests %d: want at least 1", *maxDevReq))
+	}
 	cfg.core.CoolDown = parseDuration("--cool-down", *coolDown, &errs)
 	cfg.http.Stall = parseDuration("--stall-timeout", *stall, &errs)
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -132,6 +142,13 @@ func runServe(ctx context.Context, e env) error {
 
 // serve opens the data directory, listens, and serves until ctx ends.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	// Listen first: a taken port should fail before anything is written.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close() // after Serve this is a no-op
+
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -144,6 +161,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+
+	hooks := webhook.New(store, webhook.Config{}, log)
+	cfg.core.Kick = hooks.Kick
 	svc := core.NewService(store, blobs, cfg.core, log)
 	defer func() {
 		if err := svc.Close(); err != nil {
@@ -153,11 +173,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err := ensureOperatorToken(ctx, svc, cfg.data, log); err != nil {
 		return err
 	}
+	hooksDone := make(chan struct{})
+	go func() {
+		defer close(hooksDone)
+		_ = hooks.Run(ctx) // returns nil when ctx ends
+	}()
+	defer func() { <-hooksDone }()
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
-	}
 	log.Info("listening", "addr", ln.Addr().String(), "data", cfg.data)
 	if cfg.ready != nil {
 		cfg.ready(ln.Addr().String())

@@ -341,7 +341,8 @@ func TestNativeProtocol(t *testing.T) {
 	}
 	r = post("/device/v1/private/checkin", `{"id":"n1","version":"1.1.0"}`)
 	var idle map[string]int64
-	if err := json.Unmarshal(r.body, &idle); err != nil || len(idle) != 1 || idle["poll"] < 3240 || idle["poll"] > 3960 {
+	err := json.Unmarshal(r.body, &idle)
+	if err != nil || len(idle) != 1 || idle["poll"] < 3240 || idle["poll"] > 3960 {
 		t.Errorf("check-in on the new version = %s, want only a poll of about 3600", r.body)
 	}
 	d, _ := e.svc.Device(t.Context(), "private", "n1")
