@@ -48,6 +48,7 @@ func commands() []command {
 		{"channel", "show and move channels", runChannel},
 		{"device", "list devices and show one's history", runDevice},
 		{"agent", "run the device agent (native protocol)", runAgent},
+		{"sim", "simulate a fleet of devices", runSim},
 		{"version", "print Ferry's version", runVersion},
 	}
 }
