@@ -51,6 +51,7 @@ func commands() []command {
 		{"webhook", "post outcome events to a URL", runWebhook},
 		{"audit", "show what operators did", runAudit},
 		{"agent", "run the device agent (native protocol)", runAgent},
+		{"sim", "simulate a fleet of devices", runSim},
 		{"version", "print Ferry's version", runVersion},
 	}
 }

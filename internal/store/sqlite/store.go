@@ -62,6 +62,18 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
+	// One connection: SQLite lets one writer in at a time anyway, and with
+	// several connections the others wait in the driver's busy loop, which
+	// under a burst of check-ins gives up with SQLITE_BUSY. With one, they
+	// queue fairly in database/sql instead, bounded by their contexts.
+	// Callers must therefore never use the Store outside a transaction from
+	// inside Tx's fn: that would wait for the connection fn holds.
+	//
+	// TODO(sqlite): reads queue behind writes too. A second, read-only pool
+	// for lookups outside transactions would let listings and status pages
+	// run beside check-ins; it matters once a fleet's check-ins keep the
+	// one connection busy.
+	db.SetMaxOpenConns(1)
 
 	if err := migrate(ctx, db, logger); err != nil {
 		// The migration error matters; a close error on top of it would not.

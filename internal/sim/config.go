@@ -1,0 +1,226 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/version"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultPoll          = 30 * time.Second
+	DefaultPollMax       = 5 * time.Minute
+	DefaultConcurrency   = 256
+	DefaultProgressEvery = 2 * time.Second
+)
+
+// Config describes the fleet and how it behaves. Shares are fractions in
+// [0, 1].
+type Config struct {
+	// Server is the base URL of the Ferry server.
+	Server  string
+	Product string
+	// Token is the product's enrollment key; empty for a public product.
+	Token string
+	// Devices is the fleet size; device ids are Prefix followed by a
+	// 1-based number of at least five digits (sim-00001).
+	Devices int
+	Prefix  string
+	// Version is what every device runs when the simulation starts.
+	Version string
+
+	// PlainShare of the devices speak the plain protocol, the rest the
+	// native one.
+	PlainShare float64
+	// Poll is the devices' own wait between check-ins. Plain devices always
+	// use it; native devices use it when the server sends no poll hint.
+	// Zero means DefaultPoll.
+	Poll time.Duration
+	// PollMax caps the server's poll hint for native devices. Zero means
+	// DefaultPollMax.
+	PollMax time.Duration
+	// Ramp spreads the devices' first check-ins evenly over this long so
+	// the fleet does not start with a stampede. Zero means Poll.
+	Ramp time.Duration
+	// Link is each device's download speed in bytes per second; zero means
+	// as fast as the server sends.
+	Link int64
+
+	// CutShare of the downloads are cut once midway and resumed with a
+	// Range request from the bytes kept, as after a modem lost its link.
+	// It is decided per device and release.
+	CutShare float64
+	// FailInstall, Rollback and Silent are the shares of devices that,
+	// for every offer they get, report installing and then failed; report
+	// installing and rebooting and then check in on their old version; or
+	// stop talking for good once they have downloaded. Their sum is at
+	// most 1.
+	FailInstall float64
+	Rollback    float64
+	Silent      float64
+	// Seed picks which devices do what; see the package comment.
+	Seed uint64
+
+	// Duration stops the simulation after this long; zero runs it until
+	// the fleet has settled (see Sim.Run) or the context ends.
+	Duration time.Duration
+	// Concurrency bounds the HTTP requests in flight across the fleet, to
+	// stay within file descriptor limits. Zero means DefaultConcurrency.
+	Concurrency int
+
+	// Progress, when not nil, receives a one-line live summary every
+	// ProgressEvery (zero means DefaultProgressEvery).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Poll <= 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.PollMax <= 0 {
+		c.PollMax = DefaultPollMax
+	}
+	if c.Ramp <= 0 {
+		c.Ramp = c.Poll
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = DefaultProgressEvery
+	}
+	return c
+}
+
+// validate checks a Config after withDefaults.
+func (c Config) validate() error {
+	u, err := url.Parse(c.Server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("server URL %q: want http://HOST[:PORT]", c.Server)
+	}
+	if err := core.ValidateProductName(c.Product); err != nil {
+		return err
+	}
+	if c.Devices <= 0 {
+		return fmt.Errorf("devices %d: want at least 1", c.Devices)
+	}
+	if err := core.ValidateDeviceID(deviceID(c.Prefix, c.Devices)); err != nil {
+		return fmt.Errorf("prefix %q: %w", c.Prefix, err)
+	}
+	if _, err := version.Parse(c.Version); err != nil {
+		return fmt.Errorf("starting version: %w", err)
+	}
+	if c.Link < 0 {
+		return fmt.Errorf("link %d bytes per second: want 0 (unlimited) or more", c.Link)
+	}
+	if c.Duration < 0 {
+		return errors.New("duration is negative")
+	}
+
+	shares := []struct {
+		name string
+		v    float64
+	}{
+		{"plain share", c.PlainShare}, {"cut share", c.CutShare}, {"fail-install share", c.FailInstall},
+		{"rollback share", c.Rollback}, {"silent share", c.Silent},
+	}
+	for _, s := range shares {
+		if !(s.v >= 0 && s.v <= 1) { // also rejects NaN
+			return fmt.Errorf("%s %v: want a fraction from 0 to 1", s.name, s.v)
+		}
+	}
+	if sum := c.FailInstall + c.Rollback + c.Silent; sum > 1 {
+		return fmt.Errorf("fail-install, rollback and silent shares add up to %v: want at most 1", sum)
+	}
+	return nil
+}
+
+// deviceID names device n (1-based).
+func deviceID(prefix string, n int) string {
+	return fmt.Sprintf("%s%05d", prefix, n)
+}
+
+// Behaviour is what a device does with every update it is offered.
+type Behaviour int
+
+// Behaviours.
+const (
+	// Succeed downloads, installs and comes back on the new version.
+	Succeed Behaviour = iota
+	// FailInstall reports installing, then failed, and keeps its version.
+	FailInstall
+	// Rollback reports installing and rebooting, then checks in on its old
+	// version.
+	Rollback
+	// Silent downloads the update and is never heard from again.
+	Silent
+)
+
+var behaviourNames = [...]string{"succeed", "fail-install", "rollback", "silent"}
+
+// String returns the flag-like name of b.
+func (b Behaviour) String() string {
+	if b < 0 || int(b) >= len(behaviourNames) {
+		return fmt.Sprintf("Behaviour(%d)", int(b))
+	}
+	return behaviourNames[b]
+}
+
+// Salts keep the draws for protocol, behaviour and cuts independent of one
+// another: a plain device is no more likely to fail than a native one.
+const (
+	saltBehaviour = "behaviour"
+	saltPlain     = "plain"
+	saltCut       = "cut"
+)
+
+// BehaviourOf returns what device id does under cfg's shares and seed. It
+// depends on nothing else, so the same device misbehaves on every run.
+func BehaviourOf(cfg Config, id string) Behaviour {
+	x := draw(cfg.Seed, saltBehaviour, id)
+	switch {
+	case x < cfg.FailInstall:
+		return FailInstall
+	case x < cfg.FailInstall+cfg.Rollback:
+		return Rollback
+	case x < cfg.FailInstall+cfg.Rollback+cfg.Silent:
+		return Silent
+	}
+	return Succeed
+}
+
+// Plain reports whether device id speaks the plain protocol under cfg.
+func Plain(cfg Config, id string) bool {
+	return draw(cfg.Seed, saltPlain, id) < cfg.PlainShare
+}
+
+// Cut reports whether device id's downloads of release ver are cut midway
+// under cfg.
+func Cut(cfg Config, id, ver string) bool {
+	return draw(cfg.Seed, saltCut, id, ver) < cfg.CutShare
+}
+
+// draw maps the seed and parts to a number in [0, 1) that looks uniform.
+// SHA-256 rather than a faster hash because ids differ in one digit and a
+// weak hash would make neighbours behave alike; it runs once per device and
+// release, not per request.
+func draw(seed uint64, parts ...string) float64 {
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seed)
+	h.Write(b[:])
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0}) // so ("ab","c") and ("a","bc") differ
+	}
+	sum := h.Sum(nil)
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
+}
