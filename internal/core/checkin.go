@@ -89,9 +89,13 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 	if err := validateCheckIn(in); err != nil {
 		return Decision{}, err
 	}
-	now := s.now()
 	var dec Decision
+	var now time.Time
 	err := s.store.Tx(ctx, func(tx Store) error {
+		// The clock is read once the transaction holds the store, so that
+		// the order of recorded times is the order decisions were made in:
+		// the rollout brakes count by these times.
+		now = s.now()
 		var err error
 		dec, err = s.checkIn(ctx, tx, p, in, now)
 		return err

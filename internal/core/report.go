@@ -49,10 +49,11 @@ func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, err
 		return Update{}, err
 	}
 	in.Detail = strings.ToValidUTF8(in.Detail, "?")
-	now := s.now()
 	var u Update
 	var devID int64
+	var now time.Time
 	err = s.store.Tx(ctx, func(tx Store) error {
+		now = s.now() // inside the transaction; see CheckIn
 		dev, err := tx.Device(ctx, p.ID, in.Device)
 		if err != nil {
 			return lookupErr(err, "unknown device "+in.Device+": check in first")

@@ -248,9 +248,9 @@ func (s *Service) ChangeRollout(ctx context.Context, id int64, action RolloutAct
 	if len(reason) > MaxDetailLen {
 		return Rollout{}, errInvalidf("reason longer than %d bytes", MaxDetailLen)
 	}
-	now := s.now()
 	var ro Rollout
 	err := s.store.Tx(ctx, func(tx Store) error {
+		now := s.now()
 		var err error
 		if ro, err = tx.Rollout(ctx, id); err != nil {
 			return lookupErr(err, "unknown rollout "+strconv.FormatInt(id, 10))

@@ -134,6 +134,11 @@ func deviceRank(ro Rollout, device string) float64 {
 	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
 }
 
+// DevicePhase returns the index of the rollout phase a device belongs to,
+// whether or not the rollout selects it; len(ro.Phases) if no phase ever
+// reaches it (the last phase is below 100%).
+func DevicePhase(ro Rollout, device string) int { return phaseOf(ro, device) }
+
 // phaseOf returns the index of the first phase whose threshold the device's
 // rank falls under; len(Thresholds) if none (it is never reached).
 func phaseOf(ro Rollout, device string) int {
