@@ -32,8 +32,7 @@ check: tools
 	$(STATICCHECK) ./...
 	$(GOLANGCI_LINT) run ./...
 	go test -race -count=1 ./...
-	# The rollout acceptance drives 2000 simulated devices, too many for a
-	# server slowed by the race detector; it runs here without it.
+	@echo "rollout acceptance: 2000 simulated devices, too many for a server slowed by -race"
 	go test -count=1 -run Acceptance ./internal/sim/
 
 test: check
