@@ -33,7 +33,7 @@ type Webhook struct {
 type Delivery struct {
 	ID          int64
 	ProductID   int64
-	Event       string // update.succeeded, update.failed, rollout.paused, rollout.finished
+	Event       string // update.succeeded, update.failed, rollout.paused, rollout.canceled, rollout.finished
 	Body        []byte // the JSON posted
 	Attempts    int
 	NextAt      time.Time // when to try next

@@ -20,6 +20,9 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrAmbiguous: a device ID names devices in more than one product.
 	ErrAmbiguous = errors.New("ambiguous")
+	// ErrState: the object is not in a state that allows the operation
+	// (pausing a paused rollout, a second active rollout).
+	ErrState = errors.New("not allowed now")
 )
 
 // errInvalidf returns an ErrInvalid error with a formatted reason.

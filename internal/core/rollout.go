@@ -156,7 +156,7 @@ func (s *Service) CreateRollout(ctx context.Context, spec RolloutSpec) (Rollout,
 	err = s.store.Tx(ctx, func(tx Store) error {
 		if cur, err := tx.ActiveRollout(ctx, rel.ProductID); err == nil {
 			return fmt.Errorf("%w: product %s already has rollout %d (%s) active: finish or cancel it first",
-				ErrConflict, spec.Product, cur.ID, cur.State)
+				ErrState, spec.Product, cur.ID, cur.State)
 		} else if !notFound(err) {
 			return err
 		}
@@ -168,7 +168,7 @@ func (s *Service) CreateRollout(ctx context.Context, spec RolloutSpec) (Rollout,
 		if err := tx.CreateRollout(ctx, &ro); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, "rollout.create", spec.Product, strconv.FormatInt(ro.ID, 10), spec)
+		return audit(ctx, tx, now, "rollout.create", spec.Product, strconv.FormatInt(ro.ID, 10), specDetail(spec))
 	})
 	if err != nil {
 		return Rollout{}, fmt.Errorf("create rollout of %s %s: %w", spec.Product, spec.Version, err)
@@ -176,6 +176,17 @@ func (s *Service) CreateRollout(ctx context.Context, spec RolloutSpec) (Rollout,
 	s.log.Info("rollout started", "rollout_id", ro.ID, "product", spec.Product, "version", ro.Version,
 		"phases", spec.Phases)
 	return ro, nil
+}
+
+// specDetail is a rollout's definition for the audit log, in the same
+// snake_case and duration strings as the API.
+func specDetail(spec RolloutSpec) map[string]any {
+	return map[string]any{
+		"version": spec.Version, "selector": spec.Selector, "phases": spec.Phases,
+		"auto_advance": spec.AutoAdvance, "soak": spec.Soak.String(), "success_rate": spec.SuccessRate,
+		"max_concurrent": spec.MaxConcurrent, "offers_per_minute": spec.OffersPerMinute,
+		"fail_percent": spec.FailPercent, "fail_min_finished": spec.FailMinFinished, "fail_count": spec.FailCount,
+	}
 }
 
 // thresholds fixes each phase's rank bound. A percentage is its share of
@@ -288,26 +299,26 @@ func (s *Service) applyAction(ctx context.Context, tx Store, ro *Rollout, action
 	switch action {
 	case ActionPause:
 		if ro.State != RolloutRunning {
-			return fmt.Errorf("%w: rollout %d is %s, not running", ErrConflict, ro.ID, ro.State)
+			return fmt.Errorf("%w: rollout %d is %s, not running", ErrState, ro.ID, ro.State)
 		}
 		return s.pause(ctx, tx, ro, "paused "+by, now)
 	case ActionResume:
 		if ro.State != RolloutPaused {
-			return fmt.Errorf("%w: rollout %d is %s, not paused", ErrConflict, ro.ID, ro.State)
+			return fmt.Errorf("%w: rollout %d is %s, not paused", ErrState, ro.ID, ro.State)
 		}
 		ro.State, ro.Reason, ro.UpdatedAt = RolloutRunning, "", now
 		return tx.SaveRollout(ctx, *ro)
 	case ActionCancel:
 		if !ro.State.Active() {
-			return fmt.Errorf("%w: rollout %d is already %s", ErrConflict, ro.ID, ro.State)
+			return fmt.Errorf("%w: rollout %d is already %s", ErrState, ro.ID, ro.State)
 		}
 		return s.cancel(ctx, tx, ro, "canceled "+by, now)
 	case ActionAdvance:
 		if !ro.State.Active() {
-			return fmt.Errorf("%w: rollout %d is %s", ErrConflict, ro.ID, ro.State)
+			return fmt.Errorf("%w: rollout %d is %s", ErrState, ro.ID, ro.State)
 		}
 		if ro.Phase >= len(ro.Phases)-1 {
-			return fmt.Errorf("%w: rollout %d is in its last phase", ErrConflict, ro.ID)
+			return fmt.Errorf("%w: rollout %d is in its last phase", ErrState, ro.ID)
 		}
 		ro.Phase++
 		ro.PhaseStartedAt, ro.UpdatedAt = now, now

@@ -265,8 +265,8 @@ func TestRolloutTargeting(t *testing.T) {
 		t.Errorf("ConfigureDevice(unknown) = %v, want ErrNotFound", err)
 	}
 	_, err = f.svc.CreateRollout(ctx, core.RolloutSpec{Product: "sensor", Version: "1.1.0"})
-	if !errors.Is(err, core.ErrConflict) {
-		t.Errorf("second active rollout = %v, want ErrConflict", err)
+	if !errors.Is(err, core.ErrState) {
+		t.Errorf("second active rollout = %v, want ErrState", err)
 	}
 }
 

@@ -149,17 +149,23 @@ func (s *Service) ConfigureProduct(ctx context.Context, product string, idle, ac
 			}
 		}
 	}
-	p, err := s.Product(ctx, product)
-	if err != nil {
+	if err := ValidateProductName(product); err != nil {
 		return Product{}, err
 	}
-	if idle != nil {
-		p.PollIdle = *idle
-	}
-	if active != nil {
-		p.PollActive = *active
-	}
-	err = s.store.Tx(ctx, func(tx Store) error {
+	var p Product
+	err := s.store.Tx(ctx, func(tx Store) error {
+		// Read and write in one transaction, so two changes at once cannot
+		// undo each other.
+		var err error
+		if p, err = tx.ProductByName(ctx, product); err != nil {
+			return lookupErr(err, "unknown product "+product)
+		}
+		if idle != nil {
+			p.PollIdle = *idle
+		}
+		if active != nil {
+			p.PollActive = *active
+		}
 		if err := tx.SaveProduct(ctx, p); err != nil {
 			return err
 		}
@@ -213,8 +219,11 @@ func (s *Service) RemoveWebhook(ctx context.Context, product string) error {
 
 // Deliveries lists a product's recent webhook deliveries.
 func (s *Service) Deliveries(ctx context.Context, product string, limit int) ([]Delivery, error) {
-	if limit <= 0 || limit > 1000 {
+	switch {
+	case limit <= 0:
 		limit = 100
+	case limit > 1000:
+		limit = 1000
 	}
 	p, err := s.Product(ctx, product)
 	if err != nil {

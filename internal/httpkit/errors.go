@@ -20,7 +20,7 @@ func Status(err error) (int, string) {
 		return http.StatusUnauthorized, err.Error()
 	case errors.Is(err, core.ErrNotFound):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, core.ErrConflict), errors.Is(err, core.ErrAmbiguous):
+	case errors.Is(err, core.ErrConflict), errors.Is(err, core.ErrAmbiguous), errors.Is(err, core.ErrState):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, core.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()

@@ -22,6 +22,7 @@ func TestStatus(t *testing.T) {
 		{fmt.Errorf("x: %w", core.ErrNotFound), 404},
 		{fmt.Errorf("x: %w", core.ErrConflict), 409},
 		{fmt.Errorf("x: %w", core.ErrAmbiguous), 409},
+		{fmt.Errorf("x: %w", core.ErrState), 409},
 		{fmt.Errorf("x: %w", core.ErrTooLarge), 413},
 		{fmt.Errorf("x: %w", &http.MaxBytesError{Limit: 1}), 413},
 		{errors.New("disk on fire at /var/lib/secret"), 500},
