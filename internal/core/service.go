@@ -178,6 +178,12 @@ func (s *Service) mergeTouch(id int64, t Touch) {
 		cur.Seen = t.Seen
 	}
 	cur.Bytes += t.Bytes
+	if t.ReleaseID != 0 {
+		// Should one batch hold bytes of two releases (a device switched
+		// mid-flush), all go to the later: a rare, small misattribution
+		// that keeps the batch one row per device.
+		cur.ReleaseID = t.ReleaseID
+	}
 	s.touches[id] = cur
 }
 
@@ -187,12 +193,16 @@ func (s *Service) touch(deviceID int64, seen time.Time, bytes int64) {
 	s.mu.Unlock()
 }
 
-// CountBytes records n image bytes served to a device. It never blocks on
-// the store.
-func (s *Service) CountBytes(deviceID, n int64) {
-	if n > 0 {
-		s.touch(deviceID, s.now(), n)
+// CountBytes records n bytes of a release's image served to a device, for
+// the device and for its update to that release. It never blocks on the
+// store.
+func (s *Service) CountBytes(deviceID, releaseID, n int64) {
+	if n <= 0 {
+		return
 	}
+	s.mu.Lock()
+	s.mergeTouch(deviceID, Touch{Seen: s.now(), Bytes: n, ReleaseID: releaseID})
+	s.mu.Unlock()
 }
 
 // newSecret returns a random credential with a recognisable prefix, and the

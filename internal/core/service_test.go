@@ -368,8 +368,8 @@ func TestBytesAndLastSeenAreBatched(t *testing.T) {
 	f := newFixture(t, core.Config{FlushInterval: time.Hour})
 	f.publish(t, "1.0.0")
 	d := f.checkIn(t, "d1", "1.0.0")
-	f.svc.CountBytes(d.Device.ID, 512)
-	f.svc.CountBytes(d.Device.ID, 100)
+	f.svc.CountBytes(d.Device.ID, 0, 512)
+	f.svc.CountBytes(d.Device.ID, 0, 100)
 	if err := f.svc.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -65,8 +65,8 @@ type Store interface {
 	SaveDevice(ctx context.Context, d Device) error
 	// TouchDevices applies batched hot-path writes: for each device ID, last
 	// seen moves forward to at least Seen, and Bytes is added to the
-	// device's bytes served and to the Served bytes of its open update, if
-	// it has one. Unknown IDs are ignored.
+	// device's bytes served and to the Served bytes of its latest update to
+	// ReleaseID, if it has one. Unknown IDs are ignored.
 	TouchDevices(ctx context.Context, touches map[int64]Touch) error
 
 	// CreateUpdate inserts u (including its RolloutID) and sets u.ID. ErrConflict if u is open (zero
@@ -150,4 +150,7 @@ type Store interface {
 type Touch struct {
 	Seen  time.Time
 	Bytes int64
+	// ReleaseID is the release the bytes were of; zero when none were
+	// served.
+	ReleaseID int64
 }

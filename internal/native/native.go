@@ -170,7 +170,7 @@ func (h *Handler) handleImage(w http.ResponseWriter, r *http.Request) {
 		Content: img, ETag: plain.ETag(rel), ContentType: "application/octet-stream", CacheControl: cache,
 	}, h.stall)
 	if devID != 0 {
-		h.svc.CountBytes(devID, n)
+		h.svc.CountBytes(devID, rel.ID, n)
 	}
 }
 

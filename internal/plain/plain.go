@@ -143,7 +143,7 @@ func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
 		Content: img, ETag: ETag(rel), ContentType: "application/octet-stream",
 	}, h.stall)
 	if dev.ID != 0 {
-		h.svc.CountBytes(dev.ID, n)
+		h.svc.CountBytes(dev.ID, rel.ID, n)
 	}
 }
 

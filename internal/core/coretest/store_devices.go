@@ -164,16 +164,19 @@ func testTouchDevicesServed(t *testing.T, s core.Store) {
 	ctx := t.Context()
 	p := mkProduct(t, s, "widget")
 	r := mkRelease(t, s, p.ID, "1.1", 1)
+	other := mkRelease(t, s, p.ID, "1.2", 2)
 	busy := mkDevice(t, s, p.ID, "busy")
 	idle := mkDevice(t, s, p.ID, "idle")
 	done := mkUpdate(t, s, update(busy, r, core.StateFailed, 2))
 	open := mkUpdate(t, s, update(busy, r, core.StateDownloading, 3))
 	idleDone := mkUpdate(t, s, update(idle, r, core.StateSucceeded, 3))
+	idleOther := mkUpdate(t, s, update(idle, other, core.StateCanceled, 4))
 
 	batches := []map[int64]core.Touch{
-		{busy.ID: {Seen: at(4), Bytes: 4096}, idle.ID: {Seen: at(4), Bytes: 100}},
-		{busy.ID: {Bytes: 1024}},
+		{busy.ID: {Seen: at(4), Bytes: 4096, ReleaseID: r.ID}, idle.ID: {Seen: at(4), Bytes: 100, ReleaseID: r.ID}},
+		{busy.ID: {Bytes: 1024, ReleaseID: r.ID}},
 		{busy.ID: {Seen: at(5)}},
+		{busy.ID: {Bytes: 7}},
 	}
 	for i, b := range batches {
 		if err := s.TouchDevices(ctx, b); err != nil {
@@ -181,16 +184,18 @@ func testTouchDevicesServed(t *testing.T, s core.Store) {
 		}
 	}
 
-	// Only the open update counts what was served; finished ones keep
-	// what they had when they finished.
+	// Bytes go to the device's latest update to their release, finished
+	// or not (a fast update may finish before its bytes are flushed); bytes
+	// of no release go to no update.
 	tests := []struct {
 		name       string
 		id         int64
 		wantServed int64
 	}{
-		{"Open", open.ID, 5120},
-		{"Finished", done.ID, 0},
-		{"OtherDeviceFinished", idleDone.ID, 0},
+		{"Latest", open.ID, 5120},
+		{"Earlier", done.ID, 0},
+		{"LatestFinished", idleDone.ID, 100},
+		{"OtherRelease", idleOther.ID, 0},
 	}
 	for _, tt := range tests {
 		got, err := s.Update(ctx, tt.id)
@@ -198,8 +203,8 @@ func testTouchDevicesServed(t *testing.T, s core.Store) {
 			t.Errorf("%s: Update(%d).Served = %d, %v, want %d, nil", tt.name, tt.id, got.Served, err, tt.wantServed)
 		}
 	}
-	if got, err := s.Device(ctx, p.ID, busy.Name); err != nil || got.BytesServed != 5120 {
-		t.Errorf("Device(%d, %q).BytesServed = %d, %v, want 5120, nil", p.ID, busy.Name, got.BytesServed, err)
+	if got, err := s.Device(ctx, p.ID, busy.Name); err != nil || got.BytesServed != 5127 {
+		t.Errorf("Device(%d, %q).BytesServed = %d, %v, want 5127 (7 of no release), nil", p.ID, busy.Name, got.BytesServed, err)
 	}
 
 	// SaveUpdate leaves Served to TouchDevices.

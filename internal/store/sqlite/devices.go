@@ -161,21 +161,22 @@ func (s *Store) TouchDevices(ctx context.Context, touches map[int64]core.Touch) 
 	})
 }
 
-// touchDevice applies one device's touch. The open update is the one
-// OpenUpdate would return, found through the updates_device index.
+// touchDevice applies one device's touch. Its bytes go to the device's
+// latest update to the release they were of, found through the
+// updates_device index.
 func (s *Store) touchDevice(ctx context.Context, id int64, t core.Touch) error {
 	// A zero Seen is stored as 0, which MAX never picks.
 	_, err := s.q.ExecContext(ctx, `UPDATE devices
 		SET last_seen = MAX(last_seen, ?), bytes_served = bytes_served + ?
 		WHERE id = ?`, millis(t.Seen), t.Bytes, id)
-	if err != nil || t.Bytes == 0 {
+	if err != nil || t.Bytes == 0 || t.ReleaseID == 0 {
 		return err
 	}
 
 	_, err = s.q.ExecContext(ctx, `UPDATE updates SET served = served + ?
 		WHERE id = (SELECT id FROM updates
-			WHERE device_id = ? AND state NOT IN (?, ?, ?) ORDER BY id DESC LIMIT 1)`,
-		t.Bytes, id, core.StateSucceeded, core.StateFailed, core.StateCanceled)
+			WHERE device_id = ? AND release_id = ? ORDER BY id DESC LIMIT 1)`,
+		t.Bytes, id, t.ReleaseID)
 	return err
 }
 

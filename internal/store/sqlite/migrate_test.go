@@ -114,7 +114,7 @@ func checkVersion1Rows(t *testing.T, s *Store) {
 	if err := s.SaveDevice(ctx, d); err != nil {
 		t.Errorf("SaveDevice(%+v) = %v, want nil", d, err)
 	}
-	if err := s.TouchDevices(ctx, map[int64]core.Touch{d.ID: {Bytes: 10}}); err != nil {
+	if err := s.TouchDevices(ctx, map[int64]core.Touch{d.ID: {Bytes: 10, ReleaseID: 1}}); err != nil {
 		t.Errorf("TouchDevices() = %v, want nil", err)
 	}
 	if u, err := s.Update(ctx, 2); err != nil || u.Served != 10 {
