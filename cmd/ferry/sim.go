@@ -60,6 +60,8 @@ func runSim(ctx context.Context, e env) error {
 	fs.Float64Var(&cfg.Rollback, "rollback", 0, "share of devices that roll back after installing")
 	fs.Float64Var(&cfg.Silent, "silent", 0, "share of devices that go silent after downloading")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long; 0 runs until the fleet settles")
+	fs.BoolVar(&cfg.KeepGoing, "keep-going", false,
+		"run until --duration even when the fleet looks settled (a rollout soaking between phases)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed that picks which devices misbehave")
 	fs.IntVar(&cfg.Concurrency, "concurrency", sim.DefaultConcurrency, "most HTTP requests in flight at once")
 	asJSON := fs.Bool("json", false, "print the final report as JSON")

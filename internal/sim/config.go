@@ -71,6 +71,10 @@ type Config struct {
 	// Duration stops the simulation after this long; zero runs it until
 	// the fleet has settled (see Sim.Run) or the context ends.
 	Duration time.Duration
+	// KeepGoing ignores a settled fleet and runs until Duration or the
+	// context ends: a staged rollout looks settled while it soaks between
+	// phases.
+	KeepGoing bool
 	// Concurrency bounds the HTTP requests in flight across the fleet, to
 	// stay within file descriptor limits. Zero means DefaultConcurrency.
 	Concurrency int
@@ -123,6 +127,9 @@ func (c Config) validate() error {
 	}
 	if c.Duration < 0 {
 		return errors.New("duration is negative")
+	}
+	if c.KeepGoing && c.Duration == 0 {
+		return errors.New("keep-going needs a duration, or the run never ends")
 	}
 
 	shares := []struct {

@@ -26,7 +26,7 @@ func (s *Sim) watch(ctx context.Context, start time.Time, settle context.CancelC
 		case <-ctx.Done():
 			return
 		case <-check.C:
-			if s.settled() {
+			if !s.cfg.KeepGoing && s.settled() {
 				settle(errSettled)
 				return
 			}
