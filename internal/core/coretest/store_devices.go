@@ -204,7 +204,8 @@ func testTouchDevicesServed(t *testing.T, s core.Store) {
 		}
 	}
 	if got, err := s.Device(ctx, p.ID, busy.Name); err != nil || got.BytesServed != 5127 {
-		t.Errorf("Device(%d, %q).BytesServed = %d, %v, want 5127 (7 of no release), nil", p.ID, busy.Name, got.BytesServed, err)
+		t.Errorf("Device(%d, %q).BytesServed = %d, %v, want 5127 (7 of no release), nil",
+			p.ID, busy.Name, got.BytesServed, err)
 	}
 
 	// SaveUpdate leaves Served to TouchDevices.
