@@ -20,35 +20,30 @@ Example:
 `
 
 func runAudit(ctx context.Context, e env) error {
-	const cmd = "audit"
-	fs := newFlagSet(e, cmd, auditUsage)
-	product := fs.String("product", "", "only actions on this product `name`")
-	since := fs.String("since", "", "only actions after this `time` (24h, or 2025-01-02T03:04:05Z)")
-	limit := fs.Int("limit", 0, "at most `n` entries (0: the server's default of 1000)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "audit", auditUsage)
+	product := c.fs.String("product", "", "only actions on this product `name`")
+	since := c.fs.String("since", "", "only actions after this `time` (24h, or 2025-01-02T03:04:05Z)")
+	limit := c.fs.Int("limit", 0, "at most `n` entries (0: the server's default of 1000)")
+	_, err := c.parse()
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
 		return err
 	}
 	q := client.AuditQuery{Product: *product, Limit: *limit}
 	if *since != "" {
 		if q.Since, err = parseSince(*since, time.Now()); err != nil {
-			return fmt.Errorf("%s: %w", cmd, err)
+			return c.wrap(err)
 		}
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	es, err := op.Audit(ctx, q)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"entries": es})
 	}
 	tw := newTable(e.stdout)

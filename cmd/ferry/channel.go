@@ -22,30 +22,18 @@ Example:
 `
 
 func runChannelList(ctx context.Context, e env) error {
-	const cmd = "channel list"
-	fs := newFlagSet(e, cmd, channelListUsage)
-	product := fs.String("product", "", "product `name` (required)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "channel list", channelListUsage)
+	product := c.productFlag()
+	_, op, err := c.connect("product")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	chs, err := op.Channels(ctx, *product)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"channels": chs})
 	}
 	tw := newTable(e.stdout)
@@ -68,30 +56,18 @@ Example:
 `
 
 func runChannelSet(ctx context.Context, e env) error {
-	const cmd = "channel set"
-	fs := newFlagSet(e, cmd, channelSetUsage)
-	product := fs.String("product", "", "product `name` (required)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "channel set", channelSetUsage, "CHANNEL", "VERSION")
+	product := c.productFlag()
+	args, op, err := c.connect("product")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args, "CHANNEL", "VERSION"); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	ch, err := op.SetChannel(ctx, *product, args[0], args[1])
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, ch)
 	}
 	fmt.Fprintf(e.stdout, "%s %s -> %s (sha256 %s)\n", *product, ch.Name, ch.Version, short(ch.SHA256))

@@ -134,6 +134,72 @@ func wantArgs(cmd string, args []string, names ...string) error {
 		cmd, strings.Join(names, " "), len(args), cmd)
 }
 
+// opCmd is one operator subcommand being run. Its name begins every error
+// it returns, so that a script's log says which command failed.
+type opCmd struct {
+	name string
+	args []string // names of the positional arguments, for wantArgs
+	fs   *flag.FlagSet
+	r    *remote
+	e    env
+}
+
+// newOpCmd returns a command whose flag set already has the remote flags;
+// the caller adds its own, then calls parse or connect.
+func newOpCmd(e env, name, usage string, args ...string) *opCmd {
+	fs := newFlagSet(e, name, usage)
+	return &opCmd{name: name, args: args, fs: fs, r: addRemoteFlags(fs, e), e: e}
+}
+
+// productFlag adds the --product flag of commands that act on one product.
+func (c *opCmd) productFlag() *string {
+	return c.fs.String("product", "", "product `name` (required)")
+}
+
+// parse parses the command line and returns the positional arguments once
+// their count is right and every flag named in need has a value. A flag
+// error is returned as the flag package made it, already printed.
+func (c *opCmd) parse(need ...string) ([]string, error) {
+	args, err := parseArgs(c.fs, c.e.args)
+	if err != nil {
+		return nil, err
+	}
+	if err := wantArgs(c.name, args, c.args...); err != nil {
+		return nil, err
+	}
+	for _, name := range need {
+		if err := required(c.name, name, c.fs.Lookup(name).Value.String()); err != nil {
+			return nil, err
+		}
+	}
+	return args, nil
+}
+
+// operator returns the API client for the remote flags.
+func (c *opCmd) operator() (*client.Operator, error) {
+	op, err := c.r.operator(c.e)
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	return op, nil
+}
+
+// connect is parse then operator, for commands with nothing of their own
+// to check in between.
+func (c *opCmd) connect(need ...string) ([]string, *client.Operator, error) {
+	args, err := c.parse(need...)
+	if err != nil {
+		return nil, nil, err
+	}
+	op, err := c.operator()
+	return args, op, err
+}
+
+// wrap prefixes err with the command's name.
+func (c *opCmd) wrap(err error) error {
+	return fmt.Errorf("%s: %w", c.name, err)
+}
+
 // verb is one subcommand of a command group such as "release push".
 type verb struct {
 	name    string

@@ -28,34 +28,28 @@ Example:
 `
 
 func runDeviceList(ctx context.Context, e env) error {
-	const cmd = "device list"
-	fs := newFlagSet(e, cmd, deviceListUsage)
+	c := newOpCmd(e, "device list", deviceListUsage)
 	var q client.DeviceQuery
-	fs.StringVar(&q.Product, "product", "", "only devices of this product `name`")
-	fs.StringVar(&q.Version, "version", "", "only devices running this `version`")
-	fs.StringVar(&q.State, "state", "", "only devices whose latest update is in this `state`")
-	fs.IntVar(&q.Limit, "limit", 0, "at most `n` devices (0: the server's default)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
+	c.fs.StringVar(&q.Product, "product", "", "only devices of this product `name`")
+	c.fs.StringVar(&q.Version, "version", "", "only devices running this `version`")
+	c.fs.StringVar(&q.State, "state", "", "only devices whose latest update is in this `state`")
+	c.fs.IntVar(&q.Limit, "limit", 0, "at most `n` devices (0: the server's default)")
+	if _, err := c.parse(); err != nil {
 		return err
 	}
 	if q.Limit < 0 {
-		return fmt.Errorf("%s: --limit must be 0 or more, got %d", cmd, q.Limit)
+		return fmt.Errorf("%s: --limit must be 0 or more, got %d", c.name, q.Limit)
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	ds, err := op.Devices(ctx, q)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"devices": ds})
 	}
 	tw := newTable(e.stdout)
@@ -87,27 +81,18 @@ Example:
 `
 
 func runDeviceShow(ctx context.Context, e env) error {
-	const cmd = "device show"
-	fs := newFlagSet(e, cmd, deviceShowUsage)
-	product := fs.String("product", "", "product `name` the device belongs to")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "device show", deviceShowUsage, "ID")
+	product := c.fs.String("product", "", "product `name` the device belongs to")
+	args, op, err := c.connect()
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args, "ID"); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	d, err := op.Device(ctx, args[0], *product)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, d)
 	}
 	if err := printDeviceSummary(e.stdout, d); err != nil {

@@ -28,19 +28,11 @@ Example:
 `
 
 func runProductCreate(ctx context.Context, e env) error {
-	fs := newFlagSet(e, "product create", productCreateUsage)
-	public := fs.Bool("public", false, "let any device fetch firmware without a key")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "product create", productCreateUsage, "NAME")
+	public := c.fs.Bool("public", false, "let any device fetch firmware without a key")
+	args, op, err := c.connect()
 	if err != nil {
 		return err
-	}
-	if err := wantArgs("product create", args, "NAME"); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("product create: %w", err)
 	}
 
 	access := client.AccessKey
@@ -49,13 +41,13 @@ func runProductCreate(ctx context.Context, e env) error {
 	}
 	p, err := op.CreateProduct(ctx, args[0], access)
 	if err != nil {
-		return fmt.Errorf("product create: %w", err)
+		return c.wrap(err)
 	}
 
 	if p.EnrollKey != "" {
 		fmt.Fprintln(e.stderr, "Store this enrollment key now: devices need it, and it is not shown again.")
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, p)
 	}
 	fmt.Fprintf(e.stdout, "created product %s (access %s)\n", p.Name, p.Access)
@@ -75,25 +67,17 @@ Example:
 `
 
 func runProductList(ctx context.Context, e env) error {
-	fs := newFlagSet(e, "product list", productListUsage)
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "product list", productListUsage)
+	_, op, err := c.connect()
 	if err != nil {
 		return err
-	}
-	if err := wantArgs("product list", args); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("product list: %w", err)
 	}
 
 	ps, err := op.Products(ctx)
 	if err != nil {
-		return fmt.Errorf("product list: %w", err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"products": ps})
 	}
 	tw := newTable(e.stdout)

@@ -41,39 +41,31 @@ Example:
 `
 
 func runReleasePush(ctx context.Context, e env) error {
-	const cmd = "release push"
-	fl := newFlagSet(e, cmd, releasePushUsage)
-	product := fl.String("product", "", "product `name` (required)")
-	version := fl.String("version", "", "release `version` (required)")
-	channel := fl.String("channel", "stable", "`channel` to point at the new release")
-	noChannel := fl.Bool("no-channel", false, "publish without moving any channel")
-	sum := fl.String("sha256", "", "expected SHA-256 of FILE in `hex`; the server refuses a mismatch")
-	notes := fl.String("notes", "", "release `notes`")
-	r := addRemoteFlags(fl, e)
-	args, err := parseArgs(fl, e.args)
+	c := newOpCmd(e, "release push", releasePushUsage, "FILE")
+	product := c.productFlag()
+	version := c.fs.String("version", "", "release `version` (required)")
+	channel := c.fs.String("channel", "stable", "`channel` to point at the new release")
+	noChannel := c.fs.Bool("no-channel", false, "publish without moving any channel")
+	sum := c.fs.String("sha256", "", "expected SHA-256 of FILE in `hex`; the server refuses a mismatch")
+	notes := c.fs.String("notes", "", "release `notes`")
+	args, err := c.parse("product", "version")
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(cmd, args, "FILE"); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product, "version", *version); err != nil {
-		return err
-	}
-	if *noChannel && flagSet(fl, "channel") {
-		return fmt.Errorf("%s: --channel and --no-channel exclude each other", cmd)
+	if *noChannel && flagSet(c.fs, "channel") {
+		return fmt.Errorf("%s: --channel and --no-channel exclude each other", c.name)
 	}
 	if *noChannel {
 		*channel = ""
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	f, size, err := openImage(args[0])
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
 	defer func() { _ = f.Close() }() // read-only; nothing to learn from closing it
 
@@ -93,14 +85,14 @@ func runReleasePush(ctx context.Context, e env) error {
 		_ = bar.Clear() // the bar is decoration; a failure to erase it is harmless
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
 	if local := hex.EncodeToString(h.Sum(nil)); rel.SHA256 != local || rel.Size != size {
 		return fmt.Errorf("%s: server stored %d bytes with sha256 %s, but %s has %d bytes with sha256 %s",
-			cmd, rel.Size, rel.SHA256, args[0], size, local)
+			c.name, rel.Size, rel.SHA256, args[0], size, local)
 	}
 
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, rel)
 	}
 	fmt.Fprintf(e.stdout, "%s  %d bytes  sha256 %s\n", rel.Version, rel.Size, rel.SHA256)
@@ -165,35 +157,23 @@ Example:
 `
 
 func runReleaseList(ctx context.Context, e env) error {
-	const cmd = "release list"
-	fl := newFlagSet(e, cmd, releaseListUsage)
-	product := fl.String("product", "", "product `name` (required)")
-	r := addRemoteFlags(fl, e)
-	args, err := parseArgs(fl, e.args)
+	c := newOpCmd(e, "release list", releaseListUsage)
+	product := c.productFlag()
+	_, op, err := c.connect("product")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	rels, err := op.Releases(ctx, *product)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"releases": rels})
 	}
 	chs, err := op.Channels(ctx, *product)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
 	on := channelsByVersion(chs)
 
@@ -229,30 +209,18 @@ Example:
 `
 
 func runReleaseShow(ctx context.Context, e env) error {
-	const cmd = "release show"
-	fl := newFlagSet(e, cmd, releaseShowUsage)
-	product := fl.String("product", "", "product `name` (required)")
-	r := addRemoteFlags(fl, e)
-	args, err := parseArgs(fl, e.args)
+	c := newOpCmd(e, "release show", releaseShowUsage, "VERSION")
+	product := c.productFlag()
+	args, op, err := c.connect("product")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args, "VERSION"); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	rel, err := op.Release(ctx, *product, args[0])
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, rel)
 	}
 	tw := newTable(e.stdout)

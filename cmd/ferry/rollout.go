@@ -50,55 +50,47 @@ Example:
 `
 
 func runRolloutCreate(ctx context.Context, e env) error {
-	const cmd = "rollout create"
-	fs := newFlagSet(e, cmd, rolloutCreateUsage)
+	c := newOpCmd(e, "rollout create", rolloutCreateUsage)
 	var o client.RolloutOptions
 	var tags, devices listFlag
-	fs.StringVar(&o.Product, "product", "", "product `name` (required)")
-	fs.StringVar(&o.Version, "release", "", "`version` to roll out (required)")
-	fs.StringVar(&o.Channel, "channel", "", "only devices that follow this `channel`")
-	fs.Var(&tags, "tags", "only devices with all these comma-separated `tags`")
-	fs.Var(&devices, "devices", "only these comma-separated device `IDs`")
-	devicesFile := fs.String("devices-file", "", "only the device IDs in this `file`, one per line (- for stdin)")
-	fs.StringVar(&o.Phases, "phases", "", "comma-separated `phases` such as 1%,10%,50%,100% (default one of 100%)")
-	fs.BoolVar(&o.AutoAdvance, "auto-advance", false, "advance phases without an operator")
-	fs.DurationVar(&o.Soak, "soak", 0, "with --auto-advance, how long each phase runs at least")
-	fs.Float64Var(&o.SuccessRate, "success-rate", 0, "with --auto-advance, the share (0-1) that must succeed")
-	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 0, "at most `n` devices updating at once (0: no limit)")
-	fs.IntVar(&o.OffersPerMinute, "offers-per-minute", 0, "at most `n` new offers a minute (0: no limit)")
-	fs.Float64Var(&o.FailPercent, "fail-percent", 0, "pause above this `percent` of failed devices")
-	fs.IntVar(&o.FailMinFinished, "fail-min-finished", 0, "apply --fail-percent once `n` devices finished")
-	fs.IntVar(&o.FailCount, "fail-count", 0, "pause once `n` devices failed")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c.fs.StringVar(&o.Product, "product", "", "product `name` (required)")
+	c.fs.StringVar(&o.Version, "release", "", "`version` to roll out (required)")
+	c.fs.StringVar(&o.Channel, "channel", "", "only devices that follow this `channel`")
+	c.fs.Var(&tags, "tags", "only devices with all these comma-separated `tags`")
+	c.fs.Var(&devices, "devices", "only these comma-separated device `IDs`")
+	devicesFile := c.fs.String("devices-file", "", "only the device IDs in this `file`, one per line (- for stdin)")
+	c.fs.StringVar(&o.Phases, "phases", "", "comma-separated `phases` such as 1%,10%,50%,100% (default one of 100%)")
+	c.fs.BoolVar(&o.AutoAdvance, "auto-advance", false, "advance phases without an operator")
+	c.fs.DurationVar(&o.Soak, "soak", 0, "with --auto-advance, how long each phase runs at least")
+	c.fs.Float64Var(&o.SuccessRate, "success-rate", 0, "with --auto-advance, the share (0-1) that must succeed")
+	c.fs.IntVar(&o.MaxConcurrent, "max-concurrent", 0, "at most `n` devices updating at once (0: no limit)")
+	c.fs.IntVar(&o.OffersPerMinute, "offers-per-minute", 0, "at most `n` new offers a minute (0: no limit)")
+	c.fs.Float64Var(&o.FailPercent, "fail-percent", 0, "pause above this `percent` of failed devices")
+	c.fs.IntVar(&o.FailMinFinished, "fail-min-finished", 0, "apply --fail-percent once `n` devices finished")
+	c.fs.IntVar(&o.FailCount, "fail-count", 0, "pause once `n` devices failed")
+	_, err := c.parse("product", "release")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", o.Product, "release", o.Version); err != nil {
 		return err
 	}
 	o.Tags, o.Devices = tags, devices
 	if *devicesFile != "" {
 		if len(devices) > 0 {
-			return fmt.Errorf("%s: --devices and --devices-file exclude each other", cmd)
+			return fmt.Errorf("%s: --devices and --devices-file exclude each other", c.name)
 		}
 		if o.Devices, err = readDeviceList(*devicesFile, e.stdin); err != nil {
-			return fmt.Errorf("%s: %w", cmd, err)
+			return c.wrap(err)
 		}
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	ro, err := op.CreateRollout(ctx, o)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, ro)
 	}
 	fmt.Fprintf(e.stdout, "started rollout %d: %s %s, phases %s\n", ro.ID, ro.Product, ro.Version, ro.Phases)
@@ -159,27 +151,18 @@ Example:
 `
 
 func runRolloutList(ctx context.Context, e env) error {
-	const cmd = "rollout list"
-	fs := newFlagSet(e, cmd, rolloutListUsage)
-	product := fs.String("product", "", "only rollouts of this product `name`")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "rollout list", rolloutListUsage)
+	product := c.fs.String("product", "", "only rollouts of this product `name`")
+	_, op, err := c.connect()
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	ros, err := op.Rollouts(ctx, *product)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"rollouts": ros})
 	}
 	tw := newTable(e.stdout)
@@ -214,30 +197,25 @@ Example:
 `
 
 func runRolloutStatus(ctx context.Context, e env) error {
-	const cmd = "rollout status"
-	fs := newFlagSet(e, cmd, rolloutStatusUsage)
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "rollout status", rolloutStatusUsage, "ID")
+	args, err := c.parse()
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(cmd, args, "ID"); err != nil {
-		return err
-	}
-	id, err := parseRolloutID(cmd, args[0])
+	id, err := parseRolloutID(c.name, args[0])
 	if err != nil {
 		return err
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	st, err := op.Rollout(ctx, id)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, st)
 	}
 	return printRolloutStatus(e.stdout, st)
@@ -370,36 +348,31 @@ func rolloutActionText(action string) (what, example string) {
 
 func rolloutAction(action string) func(ctx context.Context, e env) error {
 	return func(ctx context.Context, e env) error {
-		cmd := "rollout " + action
 		what, example := rolloutActionText(action)
-		fs := newFlagSet(e, cmd, fmt.Sprintf(rolloutActionUsage, action, what, example))
-		reason := fs.String("reason", "", "why, for the record")
-		r := addRemoteFlags(fs, e)
-		args, err := parseArgs(fs, e.args)
+		c := newOpCmd(e, "rollout "+action, fmt.Sprintf(rolloutActionUsage, action, what, example), "ID")
+		reason := c.fs.String("reason", "", "why, for the record")
+		args, err := c.parse()
 		if err != nil {
 			return err
 		}
-		if err := wantArgs(cmd, args, "ID"); err != nil {
-			return err
-		}
-		id, err := parseRolloutID(cmd, args[0])
+		id, err := parseRolloutID(c.name, args[0])
 		if err != nil {
 			return err
 		}
-		op, err := r.operator(e)
+		op, err := c.operator()
 		if err != nil {
-			return fmt.Errorf("%s: %w", cmd, err)
+			return err
 		}
 
 		ro, err := op.ChangeRollout(ctx, id, action, *reason)
 		if err != nil {
 			var ce *client.Error
 			if errors.As(err, &ce) && ce.Status == 409 {
-				return fmt.Errorf("%s: cannot %s rollout %d: %s", cmd, action, id, ce.Message)
+				return fmt.Errorf("%s: cannot %s rollout %d: %s", c.name, action, id, ce.Message)
 			}
-			return fmt.Errorf("%s: %w", cmd, err)
+			return c.wrap(err)
 		}
-		if r.json {
+		if c.r.json {
 			return printJSON(e.stdout, ro)
 		}
 		fmt.Fprintf(e.stdout, "rollout %d: %s, phase %s\n", ro.ID, ro.State, phaseCell(ro))

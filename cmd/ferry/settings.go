@@ -24,54 +24,46 @@ Example:
 `
 
 func runDeviceSet(ctx context.Context, e env) error {
-	const cmd = "device set"
-	fs := newFlagSet(e, cmd, deviceSetUsage)
-	product := fs.String("product", "", "product `name` (required)")
+	c := newOpCmd(e, "device set", deviceSetUsage, "ID")
+	product := c.productFlag()
 	var s client.DeviceSettings
 	var add, remove listFlag
-	fs.Var(&add, "tag", "add these comma-separated `tags` (repeatable)")
-	fs.Var(&remove, "untag", "remove these comma-separated `tags` (repeatable)")
-	channel := fs.String("channel", "", "make the device follow this `channel`")
-	pin := fs.String("pin", "", "pin the device to this `version`")
-	unpin := fs.Bool("unpin", false, "remove the device's pin")
-	exclude := fs.Bool("exclude", false, "leave the device out of rollouts")
-	include := fs.Bool("include", false, "let rollouts select the device again")
-	poll := fs.Duration("poll", 0, "the device's own poll interval (0: the product's)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c.fs.Var(&add, "tag", "add these comma-separated `tags` (repeatable)")
+	c.fs.Var(&remove, "untag", "remove these comma-separated `tags` (repeatable)")
+	channel := c.fs.String("channel", "", "make the device follow this `channel`")
+	pin := c.fs.String("pin", "", "pin the device to this `version`")
+	unpin := c.fs.Bool("unpin", false, "remove the device's pin")
+	exclude := c.fs.Bool("exclude", false, "leave the device out of rollouts")
+	include := c.fs.Bool("include", false, "let rollouts select the device again")
+	poll := c.fs.Duration("poll", 0, "the device's own poll interval (0: the product's)")
+	args, err := c.parse("product")
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(cmd, args, "ID"); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	if err := deviceSettingsFrom(fs, &s, *pin, *unpin, *exclude, *include); err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+	if err := deviceSettingsFrom(c.fs, &s, *pin, *unpin, *exclude, *include); err != nil {
+		return c.wrap(err)
 	}
 	s.AddTags, s.RemoveTags = add, remove
-	if flagSet(fs, "channel") {
+	if flagSet(c.fs, "channel") {
 		s.Channel = channel
 	}
-	if flagSet(fs, "poll") {
+	if flagSet(c.fs, "poll") {
 		s.Poll = poll
 	}
 	if s.AddTags == nil && s.RemoveTags == nil && s.Channel == nil && s.Pin == nil && s.Excluded == nil &&
 		s.Poll == nil {
-		return fmt.Errorf("%s: nothing to change (run 'ferry %s -h')", cmd, cmd)
+		return fmt.Errorf("%s: nothing to change (run 'ferry %s -h')", c.name, c.name)
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	d, err := op.ConfigureDevice(ctx, *product, args[0], s)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, d)
 	}
 	fmt.Fprintf(e.stdout, "%s: channel %s, %s\n", d.ID, dash(d.Channel), deviceSettings(d))
@@ -130,38 +122,33 @@ Example:
 `
 
 func runProductSet(ctx context.Context, e env) error {
-	const cmd = "product set"
-	fs := newFlagSet(e, cmd, productSetUsage)
-	idle := fs.Duration("poll-idle", 0, "poll interval of idle devices (0: the server's default)")
-	active := fs.Duration("poll-active", 0, "poll interval while an update concerns a device (0: the default)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "product set", productSetUsage, "NAME")
+	idle := c.fs.Duration("poll-idle", 0, "poll interval of idle devices (0: the server's default)")
+	active := c.fs.Duration("poll-active", 0, "poll interval while an update concerns a device (0: the default)")
+	args, err := c.parse()
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(cmd, args, "NAME"); err != nil {
 		return err
 	}
 	var s client.ProductSettings
-	if flagSet(fs, "poll-idle") {
+	if flagSet(c.fs, "poll-idle") {
 		s.PollIdle = idle
 	}
-	if flagSet(fs, "poll-active") {
+	if flagSet(c.fs, "poll-active") {
 		s.PollActive = active
 	}
 	if s.PollIdle == nil && s.PollActive == nil {
-		return fmt.Errorf("%s: nothing to change: give --poll-idle or --poll-active", cmd)
+		return fmt.Errorf("%s: nothing to change: give --poll-idle or --poll-active", c.name)
 	}
-	op, err := r.operator(e)
+	op, err := c.operator()
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return err
 	}
 
 	p, err := op.ConfigureProduct(ctx, args[0], s)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, p)
 	}
 	fmt.Fprintf(e.stdout, "%s: poll idle %s, poll active %s\n", p.Name, orDefault(p.PollIdle),

@@ -28,33 +28,21 @@ Example:
 `
 
 func runWebhookSet(ctx context.Context, e env) error {
-	const cmd = "webhook set"
-	fs := newFlagSet(e, cmd, webhookSetUsage)
-	product := fs.String("product", "", "product `name` (required)")
-	url := fs.String("url", "", "http or https `URL` to post events to (required)")
-	secret := fs.String("secret", "", "signing `secret`, 16-256 characters (default: a new one)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "webhook set", webhookSetUsage)
+	product := c.productFlag()
+	url := c.fs.String("url", "", "http or https `URL` to post events to (required)")
+	secret := c.fs.String("secret", "", "signing `secret`, 16-256 characters (default: a new one)")
+	_, op, err := c.connect("product", "url")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product, "url", *url); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	wh, err := op.SetWebhook(ctx, *product, *url, *secret)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
 	fmt.Fprintln(e.stderr, "Store this secret now: the receiver needs it, and it is not shown again.")
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, wh)
 	}
 	fmt.Fprintf(e.stdout, "webhook of %s: %s\nsecret: %s\n", *product, wh.URL, wh.Secret)
@@ -72,29 +60,17 @@ Example:
 `
 
 func runWebhookRemove(ctx context.Context, e env) error {
-	const cmd = "webhook rm"
-	fs := newFlagSet(e, cmd, webhookRemoveUsage)
-	product := fs.String("product", "", "product `name` (required)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "webhook rm", webhookRemoveUsage)
+	product := c.productFlag()
+	_, op, err := c.connect("product")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	if err := op.RemoveWebhook(ctx, *product); err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]string{"product": *product, "webhook": "removed"})
 	}
 	fmt.Fprintf(e.stdout, "removed the webhook of %s\n", *product)
@@ -113,31 +89,19 @@ Example:
 `
 
 func runWebhookDeliveries(ctx context.Context, e env) error {
-	const cmd = "webhook deliveries"
-	fs := newFlagSet(e, cmd, webhookDeliveriesUsage)
-	product := fs.String("product", "", "product `name` (required)")
-	limit := fs.Int("limit", 0, "at most `n` deliveries (0: the server's default of 100)")
-	r := addRemoteFlags(fs, e)
-	args, err := parseArgs(fs, e.args)
+	c := newOpCmd(e, "webhook deliveries", webhookDeliveriesUsage)
+	product := c.productFlag()
+	limit := c.fs.Int("limit", 0, "at most `n` deliveries (0: the server's default of 100)")
+	_, op, err := c.connect("product")
 	if err != nil {
 		return err
-	}
-	if err := wantArgs(cmd, args); err != nil {
-		return err
-	}
-	if err := required(cmd, "product", *product); err != nil {
-		return err
-	}
-	op, err := r.operator(e)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
 	}
 
 	ds, err := op.Deliveries(ctx, *product, *limit)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return c.wrap(err)
 	}
-	if r.json {
+	if c.r.json {
 		return printJSON(e.stdout, map[string]any{"deliveries": ds})
 	}
 	tw := newTable(e.stdout)
