@@ -198,15 +198,7 @@ Example:
 
 func runRolloutStatus(ctx context.Context, e env) error {
 	c := newOpCmd(e, "rollout status", rolloutStatusUsage, "ID")
-	args, err := c.parse()
-	if err != nil {
-		return err
-	}
-	id, err := parseRolloutID(c.name, args[0])
-	if err != nil {
-		return err
-	}
-	op, err := c.operator()
+	id, op, err := connectRollout(c)
 	if err != nil {
 		return err
 	}
@@ -221,12 +213,20 @@ func runRolloutStatus(ctx context.Context, e env) error {
 	return printRolloutStatus(e.stdout, st)
 }
 
-func parseRolloutID(cmd, s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%s: rollout ID %q: want a positive number (see 'ferry rollout list')", cmd, s)
+// connectRollout is opCmd.connect for a command whose one argument is a
+// rollout ID, which it checks before making the client.
+func connectRollout(c *opCmd) (int64, *client.Operator, error) {
+	args, err := c.parse()
+	if err != nil {
+		return 0, nil, err
 	}
-	return id, nil
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, nil, fmt.Errorf("%s: rollout ID %q: want a positive number (see 'ferry rollout list')",
+			c.name, args[0])
+	}
+	op, err := c.operator()
+	return id, op, err
 }
 
 func printRolloutStatus(w io.Writer, st client.RolloutStatus) error {
@@ -351,15 +351,7 @@ func rolloutAction(action string) func(ctx context.Context, e env) error {
 		what, example := rolloutActionText(action)
 		c := newOpCmd(e, "rollout "+action, fmt.Sprintf(rolloutActionUsage, action, what, example), "ID")
 		reason := c.fs.String("reason", "", "why, for the record")
-		args, err := c.parse()
-		if err != nil {
-			return err
-		}
-		id, err := parseRolloutID(c.name, args[0])
-		if err != nil {
-			return err
-		}
-		op, err := c.operator()
+		id, op, err := connectRollout(c)
 		if err != nil {
 			return err
 		}
