@@ -112,6 +112,8 @@ type RolloutStatus struct {
 	Rollout
 	Status []PhaseStatus `json:"status"`
 	Total  PhaseStatus   `json:"total"`
+	// Hold says what a running rollout waits for before it moves on.
+	Hold string `json:"hold,omitempty"`
 }
 
 // CreateRollout starts a rollout. The server answers 409 (as an *Error)

@@ -258,6 +258,9 @@ func printRolloutStatus(w io.Writer, st client.RolloutStatus) error {
 	if st.Reason != "" {
 		fmt.Fprintf(w, "reason: %s\n", st.Reason)
 	}
+	if st.Hold != "" {
+		fmt.Fprintf(w, "waiting: %s\n", st.Hold)
+	}
 	return nil
 }
 

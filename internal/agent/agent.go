@@ -212,7 +212,11 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 	o := resp.Offer
 	a.log.Info("update offered", keyUpdateID, o.ID, keyVersion, o.Version, "from_version", cur.Version,
 		"size", o.Size)
-	next, err := a.apply(ctx, o)
+	next, err := a.apply(ctx, o, cur)
+	if errors.Is(err, errWithdrawn) {
+		a.log.Info("update withdrawn by the server before installing", keyUpdateID, o.ID, keyVersion, o.Version)
+		return poll, nil
+	}
 	if err != nil {
 		return poll, fmt.Errorf("update %d to %s: %w", o.ID, o.Version, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -38,6 +39,7 @@ type fakeServer struct {
 	stallAt       int    // if > 0, the next image answer hangs after this many bytes
 	ignoreRange   bool   // answer every image request with the whole image
 	failCheckIns  int    // answer this many check-ins with 500 first
+	withdrawAfter int    // if > 0, check-ins after this many offer nothing
 	checkins      []checkinBody
 	reports       []reportBody
 	imageRequests []http.Header
@@ -99,7 +101,7 @@ func (fs *fakeServer) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 	fs.checkins = append(fs.checkins, in)
 
 	w.Header().Set("Content-Type", "application/json")
-	if in.Version == target {
+	if in.Version == target || (fs.withdrawAfter > 0 && len(fs.checkins) > fs.withdrawAfter) {
 		_, _ = fmt.Fprint(w, `{"poll":60}`)
 		return
 	}
@@ -225,6 +227,25 @@ func TestRunOnceUpToDate(t *testing.T) {
 	}
 }
 
+func TestWithdrawnUpdateIsNotInstalled(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.withdrawAfter = 1
+	dir := t.TempDir()
+	a := newTestAgent(t, fs, dir, "1.0.0")
+
+	if err := a.RunOnce(t.Context()); err != nil {
+		t.Fatalf("RunOnce with the update withdrawn after download = %v, want nil", err)
+	}
+	for _, name := range []string{firmwareFile, partFile, pendingFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, iofs.ErrNotExist) {
+			t.Errorf("%s exists after a withdrawn update (%v); want nothing installed or kept", name, err)
+		}
+	}
+	if got := strings.Join(fs.states(), " "); strings.Contains(got, "installing") {
+		t.Errorf("reported states = %s, want no installing after the withdrawal", got)
+	}
+}
+
 func TestRunOnceNeedsSeed(t *testing.T) {
 	fs := newFakeServer(t)
 	a := newTestAgent(t, fs, t.TempDir(), "")
@@ -245,7 +266,9 @@ func TestRunOnceUpdates(t *testing.T) {
 	}
 	checkInstalled(t, fs, dir)
 
-	want := []checkinBody{{"d1", "1.0.0", ""}, {"d1", target, fs.sha}}
+	// The second check-in, between download and install, asks whether
+	// the update is still wanted.
+	want := []checkinBody{{"d1", "1.0.0", ""}, {"d1", "1.0.0", ""}, {"d1", target, fs.sha}}
 	if fmt.Sprint(fs.checkins) != fmt.Sprint(want) {
 		t.Errorf("check-ins = %v, want %v", fs.checkins, want)
 	}

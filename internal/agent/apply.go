@@ -20,7 +20,7 @@ var errStalled = errors.New("no data")
 
 // apply downloads, verifies and installs offer o, reporting each step, and
 // returns what the device runs afterwards.
-func (a *Agent) apply(ctx context.Context, o *client.Offer) (installed, error) {
+func (a *Agent) apply(ctx context.Context, o *client.Offer, cur installed) (installed, error) {
 	if err := checkOffer(o); err != nil {
 		a.report(ctx, o.ID, client.StateFailed, 0, err.Error())
 		return installed{}, err
@@ -41,6 +41,9 @@ func (a *Agent) apply(ctx context.Context, o *client.Offer) (installed, error) {
 	a.report(ctx, o.ID, client.StateDownloaded, p.Size, "")
 	a.report(ctx, o.ID, client.StateVerified, p.Size, "")
 
+	if !a.stillWanted(ctx, o, cur) {
+		return installed{}, errors.Join(errWithdrawn, a.st.remove(partFile), a.st.remove(pendingFile))
+	}
 	a.report(ctx, o.ID, client.StateInstalling, p.Size, "")
 	if err := a.install(p); err != nil {
 		a.report(ctx, o.ID, client.StateFailed, p.Size, err.Error())
@@ -262,4 +265,22 @@ func (w *partWriter) Truncate(size int64) error {
 
 func (w *partWriter) Seek(offset int64, whence int) (int64, error) {
 	return w.f.Seek(offset, whence)
+}
+
+// errWithdrawn means the server no longer wants the update installed: its
+// rollout was canceled, or its channel moved on, while it downloaded.
+var errWithdrawn = errors.New("update withdrawn")
+
+// stillWanted checks in once more between download and install: the only
+// moment a device can learn that the update it fetched was withdrawn
+// (a canceled rollout, a channel moved on) before it replaces its image.
+// If the server cannot be asked, the offer it made stands: on a flaky link
+// a lost check-in must not stall updates.
+func (a *Agent) stillWanted(ctx context.Context, o *client.Offer, cur installed) bool {
+	resp, err := a.dev.CheckIn(ctx, client.CheckInRequest{Version: cur.Version, SHA256: cur.SHA256})
+	if err != nil {
+		a.log.Warn("check-in before install failed; installing as offered", keyUpdateID, o.ID, "error", err)
+		return true
+	}
+	return resp.Offer != nil && resp.Offer.ID == o.ID
 }

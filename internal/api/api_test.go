@@ -365,6 +365,11 @@ func TestConfigureDevice(t *testing.T) {
 	a := newTestAPI(t)
 	path := "/api/v1/products/p/devices/d1"
 
+	if status, b := a.call(t, a.token, "PATCH", path, `{"channel":"beta"}`); status != http.StatusNotFound {
+		t.Errorf("PATCH to a channel with no release = %d %s, want 404", status, b)
+	}
+	a.must(t, "PUT", "/api/v1/products/p/channels/beta", `{"version":"1.0.0"}`, http.StatusOK)
+
 	var got deviceJSON
 	body := `{"add_tags":["eu","lab","x"],"remove_tags":["x"],"channel":"beta","pin":"1.0.0","excluded":true,` +
 		`"poll":"30m"}`

@@ -13,8 +13,9 @@ import (
 	"github.com/ferry-ota/ferry/internal/httpkit"
 )
 
-// maxJSON bounds an operator's JSON request body.
-const maxJSON = 64 << 10
+// maxJSON bounds an operator's JSON request body: large enough for a
+// rollout that names core.MaxSelectorDevices devices by their longest IDs.
+const maxJSON = 2 << 20
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return h.decodeBody(w, r, v, false)

@@ -253,6 +253,7 @@ type rolloutStatusView struct {
 	rolloutView
 	Status []phaseStatusView `json:"status"`
 	Total  phaseStatusView   `json:"total"`
+	Hold   string            `json:"hold,omitempty"`
 }
 
 func viewRolloutStatus(st core.RolloutStatus) rolloutStatusView {
@@ -260,6 +261,7 @@ func viewRolloutStatus(st core.RolloutStatus) rolloutStatusView {
 		rolloutView: viewRollout(st.Product, st.Rollout),
 		Status:      make([]phaseStatusView, len(st.Phases)),
 		Total:       viewPhaseStatus(st.Total),
+		Hold:        st.Hold,
 	}
 	for i, ph := range st.Phases {
 		v.Status[i] = viewPhaseStatus(ph)

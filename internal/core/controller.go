@@ -78,7 +78,7 @@ func inFlight(ph PhaseStatus) map[State]int {
 	return out
 }
 
-// complete finishes a rollout whose every selected device has an outcome,
+// complete finishes a rollout whose every device in scope has an outcome,
 // and moves the channel it was selected by to its release, so devices that
 // join the channel later get it too.
 func (s *Service) complete(ctx context.Context, tx Store, ro *Rollout, st RolloutStatus, now time.Time) error {
@@ -88,7 +88,10 @@ func (s *Service) complete(ctx context.Context, tx Store, ro *Rollout, st Rollou
 	if err := tx.SaveRollout(ctx, *ro); err != nil {
 		return err
 	}
-	if ch := ro.Selector.Channel; ch != "" {
+	// The channel follows only a rollout that covered it all; one that
+	// stopped short (a canary of 10%) leaves the rest of the channel where
+	// it was.
+	if ch := ro.Selector.Channel; ch != "" && ro.Thresholds[len(ro.Thresholds)-1] >= 1 {
 		err := tx.SetChannel(ctx, Channel{ProductID: ro.ProductID, Name: ch, ReleaseID: ro.ReleaseID, UpdatedAt: now})
 		if err != nil {
 			return err

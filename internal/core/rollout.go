@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,9 @@ func ParsePhases(s string) ([]Phase, error) {
 		return nil, errInvalidf("%d phases, at most %d allowed", len(parts), MaxPhases)
 	}
 	out := make([]Phase, 0, len(parts))
-	for _, part := range parts {
+	var lastPct float64
+	var lastCount int
+	for i, part := range parts {
 		part = strings.TrimSpace(part)
 		var ph Phase
 		switch {
@@ -67,6 +70,17 @@ func ParsePhases(s string) ([]Phase, error) {
 			}
 			ph.Count = n
 		}
+		// Each phase includes the ones before it, so it must reach further.
+		switch {
+		case i > 0 && out[i-1].Percent == 100:
+			return nil, errInvalidf("phase %q comes after 100%%: nothing is left for it", truncate(part, 20))
+		case ph.Percent > 0 && ph.Percent <= lastPct:
+			return nil, errInvalidf("phase %q does not reach beyond the %g%% before it", truncate(part, 20), lastPct)
+		case ph.Count > 0 && ph.Count <= lastCount:
+			return nil, errInvalidf("phase %q does not reach beyond the %d devices before it",
+				truncate(part, 20), lastCount)
+		}
+		lastPct, lastCount = max(lastPct, ph.Percent), max(lastCount, ph.Count)
 		out = append(out, ph)
 	}
 	return out, nil
@@ -105,10 +119,15 @@ func validateSelector(sel Selector) error {
 	return nil
 }
 
+// tagRe keeps tags to characters that read the same everywhere: no
+// spaces, no control or invisible characters. "=" lets a selector name a
+// reported attribute ("modem=sara-u201").
+var tagRe = regexp.MustCompile(`^[A-Za-z0-9._:/+=-]{1,64}$`)
+
 // ValidateTag reports whether t can be a device tag or a tag selector.
 func ValidateTag(t string) error {
-	if t == "" || len(t) > MaxTagLen || strings.ContainsAny(t, ", \t\r\n") {
-		return errInvalidf("tag %q: want 1-%d characters without spaces or commas", truncate(t, 80), MaxTagLen)
+	if !tagRe.MatchString(t) {
+		return errInvalidf("tag %q: want 1-%d letters, digits or . _ : / + = -", truncate(t, 80), MaxTagLen)
 	}
 	return nil
 }
@@ -164,7 +183,12 @@ func (s *Service) CreateRollout(ctx context.Context, spec RolloutSpec) (Rollout,
 		if err != nil {
 			return err
 		}
-		ro.Thresholds = thresholds(ro, devs)
+		ranks := selectedRanks(ro, devs)
+		if len(ranks) == 0 {
+			return errInvalidf("the selector picks no device of product %s: a rollout needs at least one",
+				spec.Product)
+		}
+		ro.Thresholds = thresholds(ro, ranks)
 		if err := tx.CreateRollout(ctx, &ro); err != nil {
 			return err
 		}
@@ -189,11 +213,36 @@ func specDetail(spec RolloutSpec) map[string]any {
 	}
 }
 
-// thresholds fixes each phase's rank bound. A percentage is its share of
-// [0,1); a count is placed between the ranks of the count-th and the next
-// selected device today, so it reaches exactly that many of today's fleet
-// while devices that register later fall in by their rank.
-func thresholds(ro Rollout, devs []Device) []float64 {
+// thresholds fixes each phase's rank bound between the ranks of the n-th
+// and the next selected device today, n being the phase's count or its
+// share of the selection: a phase reaches exactly that many of today's
+// fleet, while devices that register later fall in by their rank.
+func thresholds(ro Rollout, ranks []float64) []float64 {
+	out := make([]float64, len(ro.Phases))
+	for i, ph := range ro.Phases {
+		n := ph.Count
+		if ph.Count == 0 {
+			// A share of today's selection, rounded up so that no phase
+			// of a small fleet is empty.
+			n = int(math.Ceil(ph.Percent / 100 * float64(len(ranks))))
+		}
+		switch {
+		case ph.Percent == 100 || n >= len(ranks):
+			out[i] = 1
+		case n <= 0:
+			out[i] = 0
+		default:
+			out[i] = (ranks[n-1] + ranks[n]) / 2
+		}
+		if i > 0 && out[i] < out[i-1] {
+			out[i] = out[i-1]
+		}
+	}
+	return out
+}
+
+// selectedRanks returns the sorted ranks of the devices the rollout selects.
+func selectedRanks(ro Rollout, devs []Device) []float64 {
 	var ranks []float64
 	for _, d := range devs {
 		if selects(ro, d) {
@@ -201,21 +250,7 @@ func thresholds(ro Rollout, devs []Device) []float64 {
 		}
 	}
 	slices.Sort(ranks)
-	out := make([]float64, len(ro.Phases))
-	for i, ph := range ro.Phases {
-		switch {
-		case ph.Count == 0:
-			out[i] = ph.Percent / 100
-		case ph.Count >= len(ranks):
-			out[i] = 1
-		default:
-			out[i] = (ranks[ph.Count-1] + ranks[ph.Count]) / 2
-		}
-		if i > 0 && out[i] < out[i-1] {
-			out[i] = out[i-1]
-		}
-	}
-	return out
+	return ranks
 }
 
 // Rollout returns one rollout.

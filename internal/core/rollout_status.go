@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -35,6 +36,9 @@ type RolloutStatus struct {
 	Product string
 	Phases  []PhaseStatus
 	Total   PhaseStatus
+	// Hold says what a running rollout waits for before it moves on; empty
+	// when it is not running.
+	Hold string
 }
 
 // RolloutStatus returns a rollout with counts derived from the devices'
@@ -48,7 +52,34 @@ func (s *Service) RolloutStatus(ctx context.Context, id int64) (RolloutStatus, e
 	if err != nil {
 		return RolloutStatus{}, fmt.Errorf("status of rollout %d: %w", id, err)
 	}
+	st.Hold = hold(st, s.now())
 	return st, nil
+}
+
+// hold explains what a running rollout is waiting for, so an operator
+// never wonders why it does not move.
+func hold(st RolloutStatus, now time.Time) string {
+	ro := st.Rollout
+	if ro.State != RolloutRunning {
+		return ""
+	}
+	ph := st.Phases[ro.Phase]
+	if ro.Phase == len(ro.Phases)-1 {
+		left := st.Total.Pending
+		for _, n := range inFlight(st.Total) {
+			left += n
+		}
+		return fmt.Sprintf("last phase: waiting for %d devices to finish", left)
+	}
+	if !ro.AutoAdvance {
+		return fmt.Sprintf("phase %s reached: advance it by hand when ready", ph.Label)
+	}
+	if until := ro.PhaseStartedAt.Add(ro.Soak); now.Before(until) {
+		return fmt.Sprintf("phase %s soaking until %s", ph.Label, until.Format(time.RFC3339))
+	}
+	need := int(math.Ceil(ro.SuccessRate * float64(ph.Selected)))
+	return fmt.Sprintf("phase %s: %d of its %d devices succeeded; advancing needs %d (%g%%)",
+		ph.Label, ph.Succeeded, ph.Selected, need, 100*ro.SuccessRate)
 }
 
 // deviceOutcome is one device's standing in a rollout.
@@ -84,11 +115,14 @@ func rolloutStatus(ctx context.Context, st Store, ro Rollout) (RolloutStatus, er
 		}
 	}
 	for _, d := range devs {
+		// A device beyond the last phase (which then stops short of 100%)
+		// is outside the rollout's scope, as is one it does not select.
 		_, touched := outcomes[d.ID]
-		if !selects(ro, d) && !touched {
+		i := phaseOf(ro, d.Name)
+		if !touched && (!selects(ro, d) || i >= len(ro.Phases)) {
 			continue
 		}
-		i := min(phaseOf(ro, d.Name), len(ro.Phases)-1)
+		i = min(i, len(ro.Phases)-1)
 		o := outcomes[d.ID]
 		out.Phases[i].add(o)
 		if o.state == StateSucceeded {

@@ -3,7 +3,6 @@ package core_test
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +71,8 @@ func TestRolloutPhasesByPercent(t *testing.T) {
 	ro := f.rollout(t, core.RolloutSpec{Selector: core.Selector{Channel: "stable"}, Phases: "10%,50%,100%"})
 
 	first := f.offered(t, names)
-	// 10% of 400 is 40; a binomial spread of 3 sigma is about 18.
-	if math.Abs(float64(len(first))-40) > 18 {
-		t.Errorf("phase 10%% offered %d of 400 devices, want about 40", len(first))
+	if len(first) != 40 {
+		t.Errorf("phase 10%% offered %d of 400 devices, want exactly 40", len(first))
 	}
 	again := f.offered(t, names)
 	if len(again) != len(first) {
@@ -85,8 +83,8 @@ func TestRolloutPhasesByPercent(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := f.offered(t, names)
-	if math.Abs(float64(len(second))-200) > 30 {
-		t.Errorf("phase 50%% offered %d of 400 devices, want about 200", len(second))
+	if len(second) != 200 {
+		t.Errorf("phase 50%% offered %d of 400 devices, want exactly 200", len(second))
 	}
 	for _, n := range first {
 		if !containsStr(second, n) {
@@ -270,6 +268,31 @@ func TestRolloutTargeting(t *testing.T) {
 	}
 }
 
+func TestRolloutStoppingShortFinishesWithoutMovingTheChannel(t *testing.T) {
+	f, names := rolloutFixture(t, core.Config{}, 20)
+	ro := f.rollout(t, core.RolloutSpec{Selector: core.Selector{Channel: "stable"}, Phases: "25%"})
+	offered := f.offered(t, names)
+	if len(offered) != 5 {
+		t.Fatalf("a 25%% rollout of 20 devices offered %d, want 5", len(offered))
+	}
+	st, _ := f.svc.RolloutStatus(t.Context(), ro.ID)
+	if st.Total.Selected != 5 || st.Hold == "" {
+		t.Errorf("status = %d devices in scope, hold %q; want 5 and a reason to wait", st.Total.Selected, st.Hold)
+	}
+	for _, n := range offered {
+		f.succeed(t, n)
+	}
+	if err := f.svc.EvaluateRollouts(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.svc.Rollout(t.Context(), ro.ID); got.State != core.RolloutFinished {
+		t.Errorf("rollout = %s %q, want finished once its 25%% are done", got.State, got.Reason)
+	}
+	if c, _ := f.svc.ChannelRelease(t.Context(), f.p, "stable"); c.Version != "1.0.0" {
+		t.Errorf("stable = %s after a 25%% rollout, want it left on 1.0.0", c.Version)
+	}
+}
+
 func TestRolloutAttributeTag(t *testing.T) {
 	f, names := rolloutFixture(t, core.Config{}, 4)
 	_, err := f.svc.CheckIn(t.Context(), f.p, core.CheckIn{Device: names[3], Version: "1.0.0",
@@ -296,6 +319,9 @@ func TestRolloutSpecRejects(t *testing.T) {
 	f, _ := rolloutFixture(t, core.Config{}, 1)
 	for _, spec := range []core.RolloutSpec{
 		{Phases: "0%"}, {Phases: "150%"}, {Phases: "abc"}, {Phases: "10%,,20%"},
+		{Phases: "1%,1%"}, {Phases: "50%,10%"}, {Phases: "10,5"}, {Phases: "100%,all"},
+		{Selector: core.Selector{Tags: []string{"nobody-has-this"}}},
+		{Selector: core.Selector{Tags: []string{"bad\u202etag"}}},
 		{Selector: core.Selector{Channel: "../x"}}, {Selector: core.Selector{Tags: []string{"a b"}}},
 		{FailPercent: 101}, {SuccessRate: 2}, {MaxConcurrent: -1},
 	} {

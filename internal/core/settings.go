@@ -3,7 +3,10 @@ package core
 import (
 	"context"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -95,6 +98,9 @@ func applySettings(ctx context.Context, tx Store, p Product, dev *Device, in Dev
 	dev.Tags = tags
 
 	if in.Channel != nil {
+		if _, err := tx.Channel(ctx, p.ID, *in.Channel); err != nil {
+			return lookupErr(err, "product "+p.Name+" has no channel "+*in.Channel+": push a release to it first")
+		}
 		dev.Channel = *in.Channel
 	}
 	if in.Excluded != nil {
@@ -183,8 +189,8 @@ func (s *Service) SetWebhook(ctx context.Context, product, rawURL, secret string
 	}
 	if secret == "" {
 		secret, _ = newSecret("fwh_")
-	} else if len(secret) < 16 || len(secret) > 256 {
-		return Webhook{}, errInvalidf("webhook secret: want 16-256 characters")
+	} else if !secretRe.MatchString(secret) {
+		return Webhook{}, errInvalidf("webhook secret: want 16-256 printable ASCII characters")
 	}
 	p, err := s.Product(ctx, product)
 	if err != nil {
@@ -232,9 +238,18 @@ func (s *Service) Deliveries(ctx context.Context, product string, limit int) ([]
 	return s.store.Deliveries(ctx, p.ID, limit)
 }
 
+var secretRe = regexp.MustCompile(`^[\x21-\x7e]{16,256}$`)
+
 func validateWebhookURL(raw string) error {
 	u, err := url.Parse(raw)
+	if err == nil && u.Port() != "" {
+		if n, perr := strconv.Atoi(u.Port()); perr != nil || n < 1 || n > 65535 {
+			return errInvalidf("webhook URL %q: port must be 1-65535", truncate(raw, 80))
+		}
+	}
 	switch {
+	case strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return errInvalidf("webhook URL must not contain spaces or control characters")
 	case len(raw) > 2048:
 		return errInvalidf("webhook URL longer than 2048 characters")
 	case err != nil:

@@ -53,7 +53,7 @@ func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) 
 				}
 				return target{release: r, rollout: &ro, assign: true}, nil
 			}
-			waiting = true
+			waiting = phaseOf(ro, dev.Name) < len(ro.Phases)
 		}
 	case !notFound(err):
 		return target{}, err

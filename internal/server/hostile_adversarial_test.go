@@ -469,7 +469,7 @@ func TestAdversarialOperatorInputChangesNothing(t *testing.T) {
 		{"channel with extra field", "PUT", e.url + "/api/v1/products/p/channels/stable",
 			`{"version":"1.0.0","x":1}`, 400},
 		{"channel body too large", "PUT", e.url + "/api/v1/products/p/channels/stable",
-			`{"version":"` + strings.Repeat("1", 70000) + `"}`, 413},
+			`{"version":"` + strings.Repeat("1", 3<<20) + `"}`, 413},
 		{"channel of another product's version", "PUT", e.url + "/api/v1/products/private/channels/stable",
 			`{"version":"1.0.0"}`, 404},
 		{"bad product access", "POST", e.url + "/api/v1/products", `{"name":"x","access":"none"}`, 400},
