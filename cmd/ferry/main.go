@@ -45,6 +45,7 @@ func commands() []command {
 		{"serve", "run the server", runServe},
 		{"product", "create and list products", runProduct},
 		{"release", "publish and list releases", runRelease},
+		{"key", "make, register and revoke release signing keys", runKey},
 		{"channel", "show and move channels", runChannel},
 		{"device", "list devices and show one's history", runDevice},
 		{"rollout", "start, watch and steer staged rollouts", runRollout},

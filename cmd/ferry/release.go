@@ -24,6 +24,7 @@ func runRelease(ctx context.Context, e env) error {
 		{"push", "upload and publish a release", runReleasePush},
 		{"list", "list a product's releases", runReleaseList},
 		{"show", "show one release", runReleaseShow},
+		{"sign", "sign a release's manifest (offline)", runReleaseSign},
 	})
 }
 
