@@ -18,6 +18,9 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrUnauthorized: a credential is missing or wrong.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the credential is valid but its role does not allow
+	// the operation.
+	ErrForbidden = errors.New("forbidden")
 	// ErrAmbiguous: a device ID names devices in more than one product.
 	ErrAmbiguous = errors.New("ambiguous")
 	// ErrState: the object is not in a state that allows the operation

@@ -89,8 +89,11 @@ type Service struct {
 	// bytes served) so the hot path does not wait on the disk.
 	mu      sync.Mutex
 	touches map[int64]Touch
-	stop    chan struct{}
-	done    chan struct{}
+	// tokenUses batches operator tokens' last use the same way; nil
+	// when empty.
+	tokenUses map[int64]time.Time
+	stop      chan struct{}
+	done      chan struct{}
 
 	// queued is set when a transaction queued a webhook delivery.
 	queued atomic.Bool
@@ -140,7 +143,7 @@ func (s *Service) background() {
 			return
 		case <-flush.C:
 			if err := s.Flush(context.Background()); err != nil {
-				s.log.Error("flush device counters", "error", err)
+				s.log.Error("flush batched writes", "error", err)
 			}
 		case <-rollouts.C:
 			if err := s.EvaluateRollouts(context.Background()); err != nil {
@@ -150,9 +153,13 @@ func (s *Service) background() {
 	}
 }
 
-// Flush writes batched last-seen times and byte counters now. On failure
-// the batch is kept and merged into the next one.
+// Flush writes batched last-seen times, byte counters and token uses now.
+// On failure a batch is kept and merged into the next one.
 func (s *Service) Flush(ctx context.Context) error {
+	return errors.Join(s.flushDevices(ctx), s.flushTokens(ctx))
+}
+
+func (s *Service) flushDevices(ctx context.Context) error {
 	s.mu.Lock()
 	batch := s.touches
 	s.touches = make(map[int64]Touch)

@@ -144,6 +144,15 @@ type Store interface {
 	CreateToken(ctx context.Context, t *Token) error
 	// TokenByHash returns the token whose secret hashes to hash.
 	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// ListTokens lists every token, revoked ones included, in the order
+	// they were created (by ID).
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken sets the token's RevokedAt to at unless it is revoked
+	// already, which keeps the first time. ErrNotFound if id does not exist.
+	RevokeToken(ctx context.Context, id int64, at time.Time) error
+	// TouchTokens applies batched last-use times: each token's LastUsedAt
+	// moves forward to at least the given time. Unknown IDs are ignored.
+	TouchTokens(ctx context.Context, used map[int64]time.Time) error
 }
 
 // Touch is a batched hot-path write for one device.

@@ -150,16 +150,21 @@ type DeviceFilter struct {
 // Role is what an operator token may do.
 type Role string
 
-// Roles.
+// Roles, from the most to the least powerful; each may do all the ones
+// below it may.
 const (
-	RoleAdmin Role = "admin"
+	RoleAdmin     Role = "admin"     // everything, including tokens, webhooks and the audit log
+	RolePublisher Role = "publisher" // also pushes releases, moves channels, steers rollouts, sets up devices
+	RoleViewer    Role = "viewer"    // reads releases, channels, devices and rollouts
 )
 
 // Token is an operator credential. Only its hash is stored.
 type Token struct {
-	ID        int64
-	Name      string
-	Role      Role
-	Hash      string // lowercase hex SHA-256 of the secret
-	CreatedAt time.Time
+	ID         int64
+	Name       string
+	Role       Role
+	Hash       string // lowercase hex SHA-256 of the secret
+	CreatedAt  time.Time
+	RevokedAt  time.Time // zero while the token is valid
+	LastUsedAt time.Time // zero if never used; written in batches, so it may lag
 }

@@ -18,6 +18,8 @@ func Status(err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, core.ErrUnauthorized):
 		return http.StatusUnauthorized, err.Error()
+	case errors.Is(err, core.ErrForbidden):
+		return http.StatusForbidden, err.Error()
 	case errors.Is(err, core.ErrNotFound):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, core.ErrConflict), errors.Is(err, core.ErrAmbiguous), errors.Is(err, core.ErrState):

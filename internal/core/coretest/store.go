@@ -32,6 +32,9 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"ReleaseBySHA256NewestWins", testReleaseBySHA256},
 		{"Channels", testChannels},
 		{"Token", testToken},
+		{"ListTokens", testListTokens},
+		{"RevokeToken", testRevokeToken},
+		{"TouchTokens", testTouchTokens},
 		{"DeviceCreate", testDeviceCreate},
 		{"DevicesNamed", testDevicesNamed},
 		{"SaveDevice", testSaveDevice},
@@ -242,6 +245,8 @@ func normEvent(e core.Event) core.Event {
 
 func normToken(tk core.Token) core.Token {
 	tk.CreatedAt = normTime(tk.CreatedAt)
+	tk.RevokedAt = normTime(tk.RevokedAt)
+	tk.LastUsedAt = normTime(tk.LastUsedAt)
 	return tk
 }
 
