@@ -55,17 +55,25 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /api/v1/rollouts/{id}/cancel", h.handleChangeRollout(core.ActionCancel))
 	m.HandleFunc("POST /api/v1/rollouts/{id}/advance", h.handleChangeRollout(core.ActionAdvance))
 	m.HandleFunc("GET /api/v1/audit", h.handleListAudit)
+	m.HandleFunc("POST /api/v1/tokens", h.handleCreateToken)
+	m.HandleFunc("GET /api/v1/tokens", h.handleListTokens)
+	m.HandleFunc("DELETE /api/v1/tokens/{id}", h.handleRevokeToken)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
 }
 
-// ServeHTTP authenticates the operator, then routes. The token's name
-// goes into the context as the actor, so the audit log records who did
-// what.
+// ServeHTTP authenticates the operator, checks the token's role against
+// the route's (see minRole), then routes. The token's name goes into the
+// context as the actor, so the audit log records who did what.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.AuthenticateOperator(r.Context(), httpkit.Bearer(r))
 	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	_, pattern := h.mux.Handler(r)
+	if err := core.Authorize(tok, minRole(pattern), r.Method+" "+r.URL.Path); err != nil {
 		h.fail(w, r, err)
 		return
 	}
