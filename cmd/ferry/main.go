@@ -51,6 +51,7 @@ func commands() []command {
 		{"rollout", "start, watch and steer staged rollouts", runRollout},
 		{"webhook", "post outcome events to a URL", runWebhook},
 		{"audit", "show what operators did", runAudit},
+		{"token", "create, list and revoke operator tokens", runToken},
 		{"agent", "run the device agent (native protocol)", runAgent},
 		{"sim", "simulate a fleet of devices", runSim},
 		{"version", "print Ferry's version", runVersion},
