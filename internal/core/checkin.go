@@ -24,6 +24,9 @@ type CheckIn struct {
 	// then the last version it reported is assumed.
 	Version     string
 	ImageSHA256 string
+	// Counter, when not nil, is the security counter the device runs;
+	// nil keeps the one it reported last.
+	Counter *int64
 	// Attributes, when not nil, replace those the device reported before.
 	Attributes map[string]string
 	Protocol   string
@@ -65,6 +68,9 @@ func validateCheckIn(in CheckIn) error {
 		if err := ValidateSHA256(in.ImageSHA256); err != nil {
 			return err
 		}
+	}
+	if in.Counter != nil && *in.Counter < 0 {
+		return fmt.Errorf("%w: security counter %d: want 0 or more", ErrInvalid, *in.Counter)
 	}
 	if len(in.Attributes) > MaxAttributes {
 		return fmt.Errorf("%w: %d attributes, at most %d allowed", ErrInvalid, len(in.Attributes), MaxAttributes)
@@ -159,6 +165,9 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 			ProductID: p.ID, Name: in.Device, Channel: DefaultChannel, Version: in.Version,
 			ImageSHA256: in.ImageSHA256, Attributes: in.Attributes, FirstSeen: now, LastSeen: now,
 		}
+		if in.Counter != nil {
+			dev.Counter = *in.Counter
+		}
 		if err := tx.CreateDevice(ctx, &dev); err != nil {
 			return Device{}, err
 		}
@@ -184,6 +193,11 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 	}
 	if in.ImageSHA256 != "" && in.ImageSHA256 != dev.ImageSHA256 {
 		dev.ImageSHA256, changed = in.ImageSHA256, true
+	}
+	if in.Counter != nil && *in.Counter != dev.Counter {
+		// The device is the truth about what it runs, even when the
+		// counter went down (someone flashed it by hand).
+		dev.Counter, changed = *in.Counter, true
 	}
 	if in.Attributes != nil && !maps.Equal(in.Attributes, dev.Attributes) {
 		dev.Attributes, changed = in.Attributes, true
@@ -244,6 +258,10 @@ func (s *Service) judgeOpen(
 		return s.finish(ctx, tx, p, dev, u, StateFailed, reason, in, now)
 	case installStarted(u.State):
 		return nil
+	case target.Counter < dev.Counter:
+		reason := fmt.Sprintf("security counter %d of %s is below the device's %d",
+			target.Counter, target.Version, dev.Counter)
+		return s.finish(ctx, tx, p, dev, u, StateCanceled, reason, in, now)
 	}
 
 	if u.RolloutID != 0 {

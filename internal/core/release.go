@@ -40,15 +40,33 @@ type Publish struct {
 	Channel string
 	// ExpectSHA256, when not empty, must match the uploaded image.
 	ExpectSHA256 string
-	Image        io.Reader
+	// Manifest and Signature, when given, are what the publisher signed
+	// (see package manifest); both or neither. Counter is the security
+	// counter of an unsigned release; a signed one takes the manifest's.
+	Manifest  []byte
+	Signature []byte
+	Counter   int64
+	Image     io.Reader
 }
 
 // PublishRelease stores the image and creates the release. The image is
 // streamed into the blob store and hashed on the way; if it is too large,
-// does not match ExpectSHA256 or the version exists, nothing is published.
+// does not match ExpectSHA256 or its signed manifest, lowers the product's
+// security counter, or the version exists, nothing is published.
 func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, error) {
 	p, err := s.validatePublish(ctx, in)
 	if err != nil {
+		return Release{}, err
+	}
+	sig, err := s.checkSignature(ctx, p, in)
+	if err != nil {
+		return Release{}, err
+	}
+	r := Release{ProductID: p.ID, Version: in.Version, Notes: in.Notes, Counter: in.Counter}
+	if sig != nil {
+		r.Manifest, r.Signature, r.KeyID, r.Counter = in.Manifest, in.Signature, sig.keyID, sig.manifest.Counter
+	}
+	if err := checkCounter(ctx, s.store, p, r.Counter); err != nil {
 		return Release{}, err
 	}
 
@@ -60,19 +78,29 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 		if in.ExpectSHA256 != "" && d.SHA256 != in.ExpectSHA256 {
 			return fmt.Errorf("%w: image sha256 is %s, expected %s", ErrInvalid, d.SHA256, in.ExpectSHA256)
 		}
+		if sig != nil {
+			if err := sig.manifest.Matches(p.Name, in.Version, d.Size, d.SHA256); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalid, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return Release{}, fmt.Errorf("store image of %s %s: %w", in.Product, in.Version, err)
 	}
 
-	r := Release{ProductID: p.ID, Version: in.Version, Digests: d, Notes: in.Notes, CreatedAt: s.now()}
+	r.Digests, r.CreatedAt = d, s.now()
 	err = s.store.Tx(ctx, func(tx Store) error {
+		// Checked again here, where no other push can interleave.
+		if err := checkCounter(ctx, tx, p, r.Counter); err != nil {
+			return err
+		}
 		if err := tx.CreateRelease(ctx, &r); err != nil {
 			return err
 		}
 		err := audit(ctx, tx, r.CreatedAt, "release.push", p.Name, r.Version,
-			map[string]any{"size": r.Size, "sha256": r.SHA256, "channel": in.Channel})
+			map[string]any{"size": r.Size, "sha256": r.SHA256, "channel": in.Channel,
+				"counter": r.Counter, "signed": sig != nil})
 		if err != nil || in.Channel == "" {
 			return err
 		}
@@ -85,7 +113,7 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 		return Release{}, fmt.Errorf("publish %s %s: %w", in.Product, in.Version, err)
 	}
 	s.log.Info("release published", "product", p.Name, "version", r.Version, "size", r.Size,
-		"sha256", r.SHA256, "channel", in.Channel)
+		"sha256", r.SHA256, "channel", in.Channel, "counter", r.Counter, "signed", sig != nil)
 	return r, nil
 }
 

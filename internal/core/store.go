@@ -59,7 +59,7 @@ type Store interface {
 	// Devices lists devices matching f with their latest update, ordered
 	// by product ID then name.
 	Devices(ctx context.Context, f DeviceFilter) ([]DeviceStatus, error)
-	// SaveDevice writes d's mutable fields: channel, version, image hash,
+	// SaveDevice writes d's mutable fields: channel, version, image hash, counter,
 	// attributes, last seen, and the operator settings and assignment.
 	// ErrNotFound if d.ID does not exist.
 	SaveDevice(ctx context.Context, d Device) error
@@ -92,8 +92,20 @@ type Store interface {
 	// LastEvent returns the newest event of an update.
 	LastEvent(ctx context.Context, updateID int64) (Event, error)
 
-	// SaveProduct writes p's poll intervals. ErrNotFound if p.ID does not exist.
+	// SaveProduct writes p's poll intervals and RequireSignature. ErrNotFound if p.ID does not exist.
 	SaveProduct(ctx context.Context, p Product) error
+	// CreateProductKey inserts k and sets k.ID. ErrConflict if the product
+	// already has a key of that name, revoked or not.
+	CreateProductKey(ctx context.Context, k *ProductKey) error
+	// ProductKeys lists a product's keys, revoked ones included, oldest first.
+	ProductKeys(ctx context.Context, productID int64) ([]ProductKey, error)
+	// RevokeProductKey sets the key's RevokedAt to at unless it is revoked
+	// already. ErrNotFound if the product has no key of that name.
+	RevokeProductKey(ctx context.Context, productID int64, name string, at time.Time) error
+	// MaxCounter returns the highest security counter of the product's
+	// releases; 0 when it has none.
+	MaxCounter(ctx context.Context, productID int64) (int64, error)
+
 	// ProductDevices lists every device of a product, ordered by name.
 	ProductDevices(ctx context.Context, productID int64) ([]Device, error)
 

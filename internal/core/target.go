@@ -23,8 +23,20 @@ type target struct {
 // desired decides, without side effects, the release a device should run:
 // its pin; else its rollout assignment if newer than the channel's last
 // move; else the product's running rollout if a reached phase of it selects
-// the device; else its channel's release. ErrNotFound when none applies.
+// the device; else its channel's release. ErrNotFound when none applies,
+// or when that release's security counter is below the device's: a device
+// is never sent back to a release it has outgrown, whoever asks.
 func (s *Service) desired(ctx context.Context, tx Store, p Product, dev Device) (target, error) {
+	t, err := s.decide(ctx, tx, p, dev)
+	if err == nil && t.release.Counter < dev.Counter {
+		return target{}, fmt.Errorf("%s %s has security counter %d, below the %d device %s runs: %w",
+			p.Name, t.release.Version, t.release.Counter, dev.Counter, dev.Name, ErrNotFound)
+	}
+	return t, err
+}
+
+// decide is desired without the security counter's floor.
+func (s *Service) decide(ctx context.Context, tx Store, p Product, dev Device) (target, error) {
 	if dev.PinnedReleaseID != 0 {
 		r, err := tx.Release(ctx, dev.PinnedReleaseID)
 		return target{release: r}, err

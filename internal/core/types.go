@@ -28,6 +28,9 @@ type Product struct {
 	// server's default.
 	PollIdle   time.Duration
 	PollActive time.Duration
+	// RequireSignature refuses releases without a manifest signed by one
+	// of the product's active keys.
+	RequireSignature bool
 }
 
 // Digests describe an image: its size and the digests devices check.
@@ -48,6 +51,15 @@ type Release struct {
 	Digests
 	Notes     string
 	CreatedAt time.Time
+	// Counter is the security counter: devices running a higher one are
+	// never offered the release.
+	Counter int64
+	// Manifest and Signature are what the publisher signed (see package
+	// manifest), and KeyID the product key that verified them; all empty
+	// for an unsigned release.
+	Manifest  []byte
+	Signature []byte
+	KeyID     int64
 }
 
 // DefaultChannel is the channel devices follow unless told otherwise, and
@@ -73,6 +85,8 @@ type Device struct {
 	// device never said.
 	Version     string
 	ImageSHA256 string
+	// Counter is the security counter the device last reported running.
+	Counter     int64
 	Attributes  map[string]string
 	FirstSeen   time.Time
 	LastSeen    time.Time

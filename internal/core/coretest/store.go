@@ -31,6 +31,8 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"Releases", testReleases},
 		{"ReleaseBySHA256NewestWins", testReleaseBySHA256},
 		{"Channels", testChannels},
+		{"ProductKeys", testProductKeys},
+		{"SignedReleaseAndCounters", testSignedReleaseAndCounters},
 		{"Token", testToken},
 		{"ListTokens", testListTokens},
 		{"RevokeToken", testRevokeToken},

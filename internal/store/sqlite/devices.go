@@ -16,7 +16,8 @@ const defaultDeviceLimit = 1000
 const deviceColumns = `d.id, d.product_id, d.name, d.channel, d.version, d.image_sha256,
 	d.attributes, d.first_seen, d.last_seen, d.bytes_served,
 	d.tags, COALESCE(d.pinned_release_id, 0), d.excluded, d.poll,
-	COALESCE(d.assigned_release_id, 0), COALESCE(d.assigned_rollout_id, 0), d.assigned_at`
+	COALESCE(d.assigned_release_id, 0), COALESCE(d.assigned_rollout_id, 0), d.assigned_at,
+	d.security_counter`
 
 // CreateDevice implements core.Store. It returns an error wrapping
 // ErrNotFound if the product, or a release or rollout d names, does not
@@ -35,12 +36,12 @@ func (s *Store) CreateDevice(ctx context.Context, d *core.Device) error {
 	err = s.q.QueryRowContext(ctx, `INSERT INTO devices (product_id, name, channel, version,
 		image_sha256, attributes, first_seen, last_seen, bytes_served,
 		tags, pinned_release_id, excluded, poll,
-		assigned_release_id, assigned_rollout_id, assigned_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		assigned_release_id, assigned_rollout_id, assigned_at, security_counter)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.ProductID, d.Name, d.Channel, d.Version, d.ImageSHA256, attrs,
 		millis(d.FirstSeen), millis(d.LastSeen), d.BytesServed,
 		tags, nullID(d.PinnedReleaseID), d.Excluded, d.Poll.Milliseconds(),
-		nullID(d.AssignedReleaseID), nullID(d.AssignedRolloutID), millis(d.AssignedAt),
+		nullID(d.AssignedReleaseID), nullID(d.AssignedRolloutID), millis(d.AssignedAt), d.Counter,
 	).Scan(&d.ID)
 	if err != nil {
 		return wrapErr(err, op)
@@ -133,11 +134,11 @@ func (s *Store) SaveDevice(ctx context.Context, d core.Device) error {
 	res, err := s.q.ExecContext(ctx, `UPDATE devices
 		SET channel = ?, version = ?, image_sha256 = ?, attributes = ?, last_seen = ?,
 			tags = ?, pinned_release_id = ?, excluded = ?, poll = ?,
-			assigned_release_id = ?, assigned_rollout_id = ?, assigned_at = ?
+			assigned_release_id = ?, assigned_rollout_id = ?, assigned_at = ?, security_counter = ?
 		WHERE id = ?`,
 		d.Channel, d.Version, d.ImageSHA256, attrs, millis(d.LastSeen),
 		tags, nullID(d.PinnedReleaseID), d.Excluded, d.Poll.Milliseconds(),
-		nullID(d.AssignedReleaseID), nullID(d.AssignedRolloutID), millis(d.AssignedAt),
+		nullID(d.AssignedReleaseID), nullID(d.AssignedRolloutID), millis(d.AssignedAt), d.Counter,
 		d.ID)
 	if err != nil {
 		return wrapErr(err, op)
@@ -216,7 +217,7 @@ func (dd *deviceDest) dest(d *core.Device) []any {
 	return []any{&d.ID, &d.ProductID, &d.Name, &d.Channel, &d.Version, &d.ImageSHA256,
 		&dd.attrs, &dd.firstSeen, &dd.lastSeen, &d.BytesServed,
 		&dd.tags, &d.PinnedReleaseID, &d.Excluded, &dd.poll,
-		&d.AssignedReleaseID, &d.AssignedRolloutID, &dd.assignedAt}
+		&d.AssignedReleaseID, &d.AssignedRolloutID, &dd.assignedAt, &d.Counter}
 }
 
 func (dd *deviceDest) finish(d *core.Device) error {

@@ -10,14 +10,18 @@ import (
 // "Newest" below means the highest ID: IDs grow in insertion order, which
 // unlike CreatedAt cannot tie or go back when the clock does.
 
-const releaseColumns = `id, product_id, version, size, crc32, md5, sha256, notes, created_at`
+// key_id is NULL for unsigned releases (see nullID).
+const releaseColumns = `id, product_id, version, size, crc32, md5, sha256, notes, created_at,
+	security_counter, manifest, signature, COALESCE(key_id, 0)`
 
 // CreateRelease implements core.Store.
 func (s *Store) CreateRelease(ctx context.Context, r *core.Release) error {
 	err := s.q.QueryRowContext(ctx, `INSERT INTO releases
-		(product_id, version, size, crc32, md5, sha256, notes, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		(product_id, version, size, crc32, md5, sha256, notes, created_at,
+			security_counter, manifest, signature, key_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.ProductID, r.Version, r.Size, r.CRC32, r.MD5, r.SHA256, r.Notes, millis(r.CreatedAt),
+		r.Counter, blob(r.Manifest), blob(r.Signature), nullID(r.KeyID),
 	).Scan(&r.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create release %q of product %d", r.Version, r.ProductID))
@@ -81,7 +85,7 @@ func scanRelease(sc scanner) (core.Release, error) {
 	var r core.Release
 	var created int64
 	err := sc.Scan(&r.ID, &r.ProductID, &r.Version, &r.Size, &r.CRC32, &r.MD5, &r.SHA256,
-		&r.Notes, &created)
+		&r.Notes, &created, &r.Counter, &r.Manifest, &r.Signature, &r.KeyID)
 	r.CreatedAt = fromMillis(created)
 	return r, err
 }
