@@ -102,6 +102,19 @@ func (h *Handler) handlePushRelease(w http.ResponseWriter, r *http.Request) {
 	if cs, ok := q["channel"]; ok {
 		in.Channel = cs[0]
 	}
+	if c := q.Get("counter"); c != "" {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n < 0 {
+			h.fail(w, r, fmt.Errorf("%w: counter %q: want a whole number, 0 or more", core.ErrInvalid, c))
+			return
+		}
+		in.Counter = n
+	}
+	var err error
+	if in.Manifest, in.Signature, err = trustHeaders(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if limit := h.svc.Config().MaxImageSize; r.ContentLength > limit {
 		h.fail(w, r, fmt.Errorf("%w: image of %d bytes exceeds the upload limit of %d bytes",
 			core.ErrTooLarge, r.ContentLength, limit))

@@ -61,8 +61,9 @@ func (h *Handler) handleConfigureDevice(w http.ResponseWriter, r *http.Request) 
 
 func (h *Handler) handleConfigureProduct(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		PollIdle   *string `json:"poll_idle"`
-		PollActive *string `json:"poll_active"`
+		PollIdle         *string `json:"poll_idle"`
+		PollActive       *string `json:"poll_active"`
+		RequireSignature *bool   `json:"require_signature"`
 	}
 	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
@@ -79,6 +80,9 @@ func (h *Handler) handleConfigureProduct(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	p, err := h.svc.ConfigureProduct(r.Context(), r.PathValue("product"), idle, active)
+	if err == nil && req.RequireSignature != nil {
+		p, err = h.svc.SetRequireSignature(r.Context(), p.Name, *req.RequireSignature)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -18,12 +18,15 @@ type productView struct {
 	PollIdle   string    `json:"poll_idle,omitempty"`
 	PollActive string    `json:"poll_active,omitempty"`
 	EnrollKey  string    `json:"enroll_key,omitempty"`
+	// RequireSignature refuses unsigned releases.
+	RequireSignature bool `json:"require_signature"`
 }
 
 func viewProduct(p core.Product) productView {
 	return productView{
 		Name: p.Name, Access: string(p.Access), CreatedAt: p.CreatedAt,
 		PollIdle: durationText(p.PollIdle), PollActive: durationText(p.PollActive),
+		RequireSignature: p.RequireSignature,
 	}
 }
 
@@ -45,12 +48,15 @@ type releaseView struct {
 	SHA256    string    `json:"sha256"`
 	Notes     string    `json:"notes"`
 	CreatedAt time.Time `json:"created_at"`
+	Counter   int64     `json:"counter"`
+	Signed    bool      `json:"signed"`
 }
 
 func viewRelease(product string, r core.Release) releaseView {
 	return releaseView{
 		Product: product, Version: r.Version, Size: r.Size, CRC32: fmt.Sprintf("%08x", r.CRC32),
 		MD5: r.MD5, SHA256: r.SHA256, Notes: r.Notes, CreatedAt: r.CreatedAt,
+		Counter: r.Counter, Signed: len(r.Signature) > 0,
 	}
 }
 
