@@ -21,7 +21,10 @@ GOLANGCI_LINT := $(TOOLS)/golangci-lint
 STATICCHECK_STAMP   := $(TOOLS)/.staticcheck-$(STATICCHECK_VERSION)
 GOLANGCI_LINT_STAMP := $(TOOLS)/.golangci-lint-$(GOLANGCI_LINT_VERSION)
 
-.PHONY: check test build serve tools
+# How long `make fuzz` runs each fuzz target; check fuzzes briefly.
+FUZZTIME ?= 10s
+
+.PHONY: check test build serve tools fuzz
 
 check: tools
 	@unformatted="$$(gofmt -l .)"; \
@@ -34,6 +37,20 @@ check: tools
 	go test -race -count=1 ./...
 	@echo "rollout acceptance: 2000 simulated devices, too many for a server slowed by -race"
 	go test -count=1 -run Acceptance ./internal/sim/
+	$(MAKE) fuzz FUZZTIME=5s
+
+# Each fuzz target in turn; `go test -fuzz` takes one target at a time.
+# An input that fails is saved under the package's testdata/fuzz/.
+fuzz:
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/version
+	go test -run='^$$' -fuzz='^FuzzServeImage$$' -fuzztime=$(FUZZTIME) ./internal/httpkit
+	go test -run='^$$' -fuzz='^FuzzStatus$$' -fuzztime=$(FUZZTIME) ./internal/plain
+	go test -run='^$$' -fuzz='^FuzzCheckIn$$' -fuzztime=$(FUZZTIME) ./internal/native
+	go test -run='^$$' -fuzz='^FuzzReport$$' -fuzztime=$(FUZZTIME) ./internal/native
+	go test -run='^$$' -fuzz='^FuzzCreateProduct$$' -fuzztime=$(FUZZTIME) ./internal/api
+	go test -run='^$$' -fuzz='^FuzzCreateRollout$$' -fuzztime=$(FUZZTIME) ./internal/api
+	go test -run='^$$' -fuzz='^FuzzParsePhases$$' -fuzztime=$(FUZZTIME) ./internal/core
+	go test -run='^$$' -fuzz='^FuzzValidateNames$$' -fuzztime=$(FUZZTIME) ./internal/core
 
 test: check
 
