@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,14 @@ type PushOptions struct {
 	Body io.Reader
 	// Size is the exact length of Body in bytes, sent as Content-Length.
 	Size int64
+	// Manifest and Signature make a signed upload: the manifest's bytes
+	// and its signature, as 'ferry release sign' writes them. Give both or
+	// neither. The server checks them before it reads Body.
+	Manifest  []byte
+	Signature []byte
+	// Counter is the security counter of an unsigned upload; nil leaves
+	// the server's default, 0. A signed upload takes the manifest's.
+	Counter *int64
 }
 
 // PushRelease uploads a release image, streaming Body without buffering
@@ -79,6 +88,10 @@ func (o *Operator) PushRelease(ctx context.Context, opts PushOptions) (Release, 
 	if opts.Size < 0 {
 		return r, fmt.Errorf("push release %s %s: negative size %d", opts.Product, opts.Version, opts.Size)
 	}
+	if (len(opts.Manifest) == 0) != (len(opts.Signature) == 0) {
+		return r, fmt.Errorf("push release %s %s: give both manifest and signature, or neither",
+			opts.Product, opts.Version)
+	}
 
 	q := url.Values{"version": {opts.Version}}
 	if opts.Channel != nil {
@@ -89,6 +102,9 @@ func (o *Operator) PushRelease(ctx context.Context, opts PushOptions) (Release, 
 	}
 	if opts.Notes != "" {
 		q.Set("notes", opts.Notes)
+	}
+	if opts.Counter != nil {
+		q.Set("counter", strconv.FormatInt(*opts.Counter, 10))
 	}
 
 	// Wrapping keeps the transport from closing the caller's reader, and a
@@ -107,6 +123,10 @@ func (o *Operator) PushRelease(ctx context.Context, opts PushOptions) (Release, 
 	req.ContentLength = opts.Size
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Accept", "application/json")
+	if len(opts.Manifest) > 0 {
+		req.Header.Set("X-Ferry-Manifest", base64.StdEncoding.EncodeToString(opts.Manifest))
+		req.Header.Set("X-Ferry-Signature", base64.StdEncoding.EncodeToString(opts.Signature))
+	}
 	err = o.c.send(req, &r)
 	return r, err
 }
@@ -145,6 +165,36 @@ func (o *Operator) SetChannel(ctx context.Context, product, channel, version str
 	in := map[string]string{"version": version}
 	err := o.c.doJSON(ctx, http.MethodPut, path, nil, in, &ch)
 	return ch, err
+}
+
+// AddKey registers a public key with a product under name; publicKey is
+// the text of a public key file as 'ferry key add' reads it ("ferry-public-key
+// ALG HEX"), which names the algorithm. The server answers 409 (as an
+// *Error) when the name is taken. It needs an admin token.
+func (o *Operator) AddKey(ctx context.Context, product, name string, publicKey []byte) (Key, error) {
+	var k Key
+	in := map[string]string{"name": name, "public_key": string(publicKey)}
+	err := o.c.doJSON(ctx, http.MethodPost, productPath(product)+"/keys", nil, in, &k)
+	return k, err
+}
+
+// Keys lists a product's keys, oldest first, revoked ones included.
+func (o *Operator) Keys(ctx context.Context, product string) ([]Key, error) {
+	var v struct {
+		Keys []Key `json:"keys"`
+	}
+	err := o.c.doJSON(ctx, http.MethodGet, productPath(product)+"/keys", nil, nil, &v)
+	return v.Keys, err
+}
+
+// RevokeKey revokes a product's key: no upload verifies with it from then
+// on. It returns the key as revoked; a missing key is an *Error with status
+// 404. It needs an admin token.
+func (o *Operator) RevokeKey(ctx context.Context, product, name string) (Key, error) {
+	var k Key
+	path := productPath(product) + "/keys/" + url.PathEscape(name)
+	err := o.c.doJSON(ctx, http.MethodDelete, path, nil, nil, &k)
+	return k, err
 }
 
 // DeviceQuery narrows a device listing. Zero fields match everything; a

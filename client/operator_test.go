@@ -81,6 +81,8 @@ const (
 	productJSON = `{"name":"p","access":"key","created_at":"2025-01-02T03:04:05Z","enroll_key":"fek_x"}`
 	releaseJSON = `{"product":"p","version":"1.1.0","size":3,"crc32":"1a2b3c4d","md5":"m","sha256":"s",` +
 		`"notes":"n","created_at":"2025-01-02T03:04:05Z"}`
+	keyJSON = `{"name":"k1","alg":"ed25519","public_key":"00ff","fingerprint":"0123456789abcdef",` +
+		`"created_at":"2025-01-02T03:04:05Z"}`
 	channelJSON = `{"name":"beta","version":"1.1.0","sha256":"s","updated_at":"2025-01-02T03:04:05Z"}`
 	updateJSON  = `{"id":7,"version":"1.1.0","from_version":"1.0.0","state":"failed","reason":"rolled back",` +
 		`"progress":3,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z",` +
@@ -200,6 +202,54 @@ func TestOperatorRequests(t *testing.T) {
 			},
 			want: []any{"d/1", "-71", int64(7), "report"},
 		},
+		{
+			name:   "add key",
+			answer: keyJSON,
+			call: func(ctx context.Context, o *client.Operator) (any, error) {
+				return o.AddKey(ctx, "p", "k1", []byte("ferry-public-key ed25519 00ff\n"))
+			},
+			method: "POST", path: "/api/v1/products/p/keys",
+			body:      `{"name":"k1","public_key":"ferry-public-key ed25519 00ff\n"}`,
+			wantField: func(v any) any { return v.(client.Key).Fingerprint }, want: "0123456789abcdef",
+		},
+		{
+			name:   "keys",
+			answer: `{"keys":[` + keyJSON + `]}`,
+			call: func(ctx context.Context, o *client.Operator) (any, error) {
+				return o.Keys(ctx, "p")
+			},
+			method: "GET", path: "/api/v1/products/p/keys",
+			wantField: func(v any) any { return v.([]client.Key)[0].Alg }, want: "ed25519",
+		},
+		{
+			name:   "revoke key",
+			answer: strings.TrimSuffix(keyJSON, "}") + `,"revoked_at":"2025-01-03T00:00:00Z"}`,
+			call: func(ctx context.Context, o *client.Operator) (any, error) {
+				return o.RevokeKey(ctx, "p", "k 1")
+			},
+			method: "DELETE", path: "/api/v1/products/p/keys/k%201",
+			wantField: func(v any) any { return v.(client.Key).RevokedAt.IsZero() }, want: false,
+		},
+		{
+			name:   "require signature",
+			answer: strings.TrimSuffix(productJSON, "}") + `,"require_signature":true}`,
+			call: func(ctx context.Context, o *client.Operator) (any, error) {
+				on := true
+				return o.ConfigureProduct(ctx, "p", client.ProductSettings{RequireSignature: &on})
+			},
+			method: "PATCH", path: "/api/v1/products/p", body: `{"require_signature":true}`,
+			wantField: func(v any) any { return v.(client.Product).RequireSignature }, want: true,
+		},
+		{
+			name:   "stop requiring signatures",
+			answer: productJSON,
+			call: func(ctx context.Context, o *client.Operator) (any, error) {
+				off := false
+				return o.ConfigureProduct(ctx, "p", client.ProductSettings{RequireSignature: &off})
+			},
+			method: "PATCH", path: "/api/v1/products/p", body: `{"require_signature":false}`,
+			wantField: func(v any) any { return v.(client.Product).RequireSignature }, want: false,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,6 +331,68 @@ func TestPushReleaseStreamsBody(t *testing.T) {
 				t.Error("PushRelease closed the caller's body")
 			}
 		})
+	}
+}
+
+func TestPushReleaseSigned(t *testing.T) {
+	counter := int64(7)
+	tests := []struct {
+		name       string
+		opts       client.PushOptions
+		wantQuery  url.Values
+		wantHeader map[string]string
+	}{
+		{
+			name:      "signed",
+			opts:      client.PushOptions{Manifest: []byte("m\n"), Signature: []byte{0xff, 0}},
+			wantQuery: url.Values{"version": {"1.1.0"}},
+			wantHeader: map[string]string{
+				"X-Ferry-Manifest": "bQo=", "X-Ferry-Signature": "/wA=",
+			},
+		},
+		{
+			name:       "unsigned with counter",
+			opts:       client.PushOptions{Counter: &counter},
+			wantQuery:  url.Values{"version": {"1.1.0"}, "counter": {"7"}},
+			wantHeader: map[string]string{"X-Ferry-Manifest": "", "X-Ferry-Signature": ""},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder(t, http.StatusCreated, releaseJSON)
+			o := client.NewOperator(rec.srv.URL, "sekrit", nil)
+			opts := tt.opts
+			opts.Product, opts.Version, opts.Body, opts.Size = "p", "1.1.0", strings.NewReader("abc"), 3
+
+			if _, err := o.PushRelease(t.Context(), opts); err != nil {
+				t.Fatalf("PushRelease: %v", err)
+			}
+			req := rec.only(t)
+			if !reflect.DeepEqual(req.Query, tt.wantQuery) {
+				t.Errorf("query = %v, want %v", req.Query, tt.wantQuery)
+			}
+			for k, want := range tt.wantHeader {
+				if got := req.Header.Get(k); got != want {
+					t.Errorf("header %s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestPushReleaseHalfSigned(t *testing.T) {
+	rec := newRecorder(t, http.StatusCreated, releaseJSON)
+	o := client.NewOperator(rec.srv.URL, "sekrit", nil)
+	_, err := o.PushRelease(t.Context(), client.PushOptions{
+		Product: "p", Version: "1.1.0", Manifest: []byte("m"), Body: strings.NewReader("abc"), Size: 3,
+	})
+	if err == nil {
+		t.Error("PushRelease with a manifest but no signature = nil error, want a refusal")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.reqs) != 0 {
+		t.Errorf("server saw %d requests, want 0", len(rec.reqs))
 	}
 }
 

@@ -44,18 +44,21 @@ func (o *Operator) ConfigureDevice(ctx context.Context, product, id string, s De
 // ProductSettings change a product's poll intervals: how long devices
 // wait between check-ins when idle, and while an update or rollout
 // concerns them. Nil leaves one as it is; a pointer to 0 returns it to the
-// server's default.
+// server's default. RequireSignature, when set, turns the refusal of
+// unsigned release uploads on or off.
 type ProductSettings struct {
-	PollIdle   *time.Duration
-	PollActive *time.Duration
+	PollIdle         *time.Duration
+	PollActive       *time.Duration
+	RequireSignature *bool
 }
 
 // ConfigureProduct applies settings to a product and returns it.
 func (o *Operator) ConfigureProduct(ctx context.Context, product string, s ProductSettings) (Product, error) {
 	in := struct {
-		PollIdle   *string `json:"poll_idle,omitempty"`
-		PollActive *string `json:"poll_active,omitempty"`
-	}{durationPtr(s.PollIdle), durationPtr(s.PollActive)}
+		PollIdle         *string `json:"poll_idle,omitempty"`
+		PollActive       *string `json:"poll_active,omitempty"`
+		RequireSignature *bool   `json:"require_signature,omitempty"`
+	}{durationPtr(s.PollIdle), durationPtr(s.PollActive), s.RequireSignature}
 	var p Product
 	err := o.c.doJSON(ctx, http.MethodPatch, productPath(product), nil, in, &p)
 	return p, err

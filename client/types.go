@@ -35,6 +35,9 @@ type Product struct {
 	// EnrollKey is set only in the answer to CreateProduct for a product
 	// with AccessKey access; the server keeps no copy it could show again.
 	EnrollKey string `json:"enroll_key,omitempty"`
+	// RequireSignature makes the server refuse release uploads that carry
+	// no manifest and signature.
+	RequireSignature bool `json:"require_signature"`
 }
 
 // Release is one published firmware version of a product. Digests are
@@ -48,6 +51,24 @@ type Release struct {
 	SHA256    string    `json:"sha256"`
 	Notes     string    `json:"notes"`
 	CreatedAt time.Time `json:"created_at"`
+	// Counter is the release's security counter: the signed manifest's,
+	// or the one given with an unsigned upload.
+	Counter int64 `json:"counter"`
+	// Signed tells whether the release was uploaded with a manifest and a
+	// signature that verified.
+	Signed bool `json:"signed"`
+}
+
+// Key is a public key registered with a product to verify its release
+// manifests. PublicKey is the raw key in lowercase hex; Fingerprint is the
+// short form people compare. RevokedAt is zero while the key is active.
+type Key struct {
+	Name        string    `json:"name"`
+	Alg         string    `json:"alg"`
+	PublicKey   string    `json:"public_key"`
+	Fingerprint string    `json:"fingerprint"`
+	CreatedAt   time.Time `json:"created_at"`
+	RevokedAt   time.Time `json:"revoked_at,omitzero"`
 }
 
 // Channel is a named pointer from a product to the release its devices

@@ -5,8 +5,11 @@ import "github.com/ferry-ota/ferry/internal/core"
 // minRole is the table of who may do what: the least role each route
 // pattern registered in routes needs. Viewers read the fleet's state;
 // publishers also ship firmware and steer devices; only admins create and
-// configure products, manage webhooks and tokens, and read the audit log,
-// which is about operators rather than devices.
+// configure products, manage webhooks, tokens and signing keys, and read
+// the audit log, which is about operators rather than devices. Adding or
+// revoking a key decides which releases the product trusts, so it is an
+// admin's; pushing a signed release stays a publisher's, since the
+// signature was made offline by whoever holds the private key.
 //
 // A pattern missing here needs admin, so a route added without thought
 // for roles fails closed.
@@ -17,6 +20,7 @@ func minRole(pattern string) core.Role {
 		"GET /api/v1/products/{product}/releases",
 		"GET /api/v1/products/{product}/releases/{version}",
 		"GET /api/v1/products/{product}/channels",
+		"GET /api/v1/products/{product}/keys",
 		"GET /api/v1/devices",
 		"GET /api/v1/devices/{device}",
 		"GET /api/v1/rollouts",
