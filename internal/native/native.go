@@ -76,9 +76,12 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 type checkInRequest struct {
-	ID      string            `json:"id"`
-	Version string            `json:"version"`
-	SHA256  string            `json:"sha256"`
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+	// Counter is the security counter the device runs; absent keeps the
+	// one it reported before.
+	Counter *int64            `json:"counter"`
 	Attrs   map[string]string `json:"attrs"`
 }
 
@@ -91,6 +94,11 @@ type offer struct {
 	CRC32   string `json:"crc32"`
 	URL     string `json:"url"`
 	Format  string `json:"format"`
+	Counter int64  `json:"counter"`
+	// Manifest and Sig are the publisher's signed manifest and its
+	// signature, standard base64 in JSON; omitted for unsigned releases.
+	Manifest []byte `json:"manifest,omitempty"`
+	Sig      []byte `json:"sig,omitempty"`
 }
 
 type checkInResponse struct {
@@ -111,7 +119,8 @@ func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 	}
 
 	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{
-		Device: req.ID, Version: req.Version, ImageSHA256: req.SHA256, Attributes: req.Attrs, Protocol: Protocol,
+		Device: req.ID, Version: req.Version, ImageSHA256: req.SHA256, Counter: req.Counter,
+		Attributes: req.Attrs, Protocol: Protocol,
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -124,7 +133,8 @@ func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 		resp.Update = &offer{
 			ID: dec.Update.ID, Version: rel.Version, Size: rel.Size, SHA256: rel.SHA256, MD5: rel.MD5,
 			CRC32: fmt.Sprintf("%08x", rel.CRC32), Format: "full",
-			URL: ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(req.ID),
+			URL:     ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(req.ID),
+			Counter: rel.Counter, Manifest: rel.Manifest, Sig: rel.Signature,
 		}
 	}
 	httpkit.JSON(w, http.StatusOK, resp)

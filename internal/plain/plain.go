@@ -42,6 +42,10 @@ func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	}))
 	h.mux.HandleFunc("GET /fw/{product}/md5", h.digest(func(r core.Release) string { return r.MD5 }))
 	h.mux.HandleFunc("GET /fw/{product}/sha256", h.digest(func(r core.Release) string { return r.SHA256 }))
+	h.mux.HandleFunc("GET /fw/{product}/manifest", h.signed("text/plain", "manifest",
+		func(r core.Release) []byte { return r.Manifest }))
+	h.mux.HandleFunc("GET /fw/{product}/sig", h.signed("application/octet-stream", "signature",
+		func(r core.Release) []byte { return r.Signature }))
 	h.mux.HandleFunc("HEAD /fw/{product}/status", func(w http.ResponseWriter, r *http.Request) {
 		// A status request records a report; HEAD must change nothing.
 		w.Header().Set("Allow", "GET, POST")
@@ -97,6 +101,14 @@ func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
 	}
 
 	in := core.CheckIn{Device: device, Version: q.Get("version"), Protocol: Protocol}
+	if s := q.Get("counter"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			h.fail(w, r, fmt.Errorf("%w: counter %q is not a number", core.ErrInvalid, s))
+			return
+		}
+		in.Counter = &n
+	}
 	dec, err := h.svc.CheckIn(r.Context(), p, in)
 	if err != nil {
 		h.fail(w, r, err)
@@ -165,6 +177,37 @@ func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 			return
 		}
 		httpkit.Text(w, http.StatusOK, pick(rel))
+	}
+}
+
+// signed answers the raw bytes pick takes from the same release bin and
+// hash answer for: the signed manifest or its signature. An unsigned
+// release has neither, and a device that wants one must not install it.
+func (h *Handler) signed(contentType, what string, pick func(core.Release) []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.product(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		rel, _, err := h.target(r.Context(), p, r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		b := pick(rel)
+		if len(b) == 0 {
+			h.fail(w, r, fmt.Errorf("%s %s is not signed, so it has no %s: %w", p.Name, rel.Version, what,
+				core.ErrNotFound))
+			return
+		}
+
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(b) // the client hung up; nothing to do
+		}
 	}
 }
 
