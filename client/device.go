@@ -33,6 +33,10 @@ type CheckInRequest struct {
 	Version string
 	// SHA256 is the hex digest of the running image; optional.
 	SHA256 string
+	// Counter, when not nil, is the security counter the device runs; the
+	// server never offers a release whose counter is below it. Nil keeps
+	// the counter the device reported last.
+	Counter *int64
 	// Attrs, when not nil, replaces the attributes the device reported
 	// before (signal, battery, ...).
 	Attrs map[string]string
@@ -63,6 +67,14 @@ type Offer struct {
 	CRC32   string `json:"crc32"`
 	URL     string `json:"url"`
 	Format  string `json:"format"`
+	// Counter is the release's security counter.
+	Counter int64 `json:"counter"`
+	// Manifest and Sig are the publisher's signed manifest and its
+	// signature (see package manifest); both nil for an unsigned release.
+	// The server only relays them: a device that holds trusted keys
+	// verifies them itself.
+	Manifest []byte `json:"manifest,omitempty"`
+	Sig      []byte `json:"sig,omitempty"`
 }
 
 // CheckIn tells the server what the device runs and returns what it should
@@ -72,8 +84,9 @@ func (d *Device) CheckIn(ctx context.Context, req CheckInRequest) (CheckInRespon
 		ID      string            `json:"id"`
 		Version string            `json:"version"`
 		SHA256  string            `json:"sha256,omitempty"`
+		Counter *int64            `json:"counter,omitempty"`
 		Attrs   map[string]string `json:"attrs,omitempty"`
-	}{d.id, req.Version, req.SHA256, req.Attrs}
+	}{d.id, req.Version, req.SHA256, req.Counter, req.Attrs}
 
 	var resp CheckInResponse
 	err := d.c.doJSON(ctx, http.MethodPost, d.path("/checkin"), nil, in, &resp)

@@ -64,6 +64,27 @@ func TestDeviceCheckInNothingToDo(t *testing.T) {
 	}
 }
 
+func TestDeviceCheckInCounterAndSignature(t *testing.T) {
+	// "ZmVycnk=" and "AAE=" are standard base64 for "ferry" and 0x00 0x01.
+	rec := newRecorder(t, http.StatusOK, `{"poll":60,"update":{"id":7,"version":"1.1.0","size":3,`+
+		`"sha256":"s","url":"/u","format":"full","counter":6,"manifest":"ZmVycnk=","sig":"AAE="}}`)
+	d := client.NewDevice(rec.srv.URL, "p", "d1", "", nil)
+
+	zero := int64(0)
+	resp, err := d.CheckIn(t.Context(), client.CheckInRequest{Version: "1.0.0", Counter: &zero})
+	if err != nil {
+		t.Fatalf("CheckIn: %v", err)
+	}
+	o := resp.Offer
+	if o == nil || o.Counter != 6 || string(o.Manifest) != "ferry" || !bytes.Equal(o.Sig, []byte{0, 1}) {
+		t.Errorf("CheckIn offer = %+v, want counter 6, manifest \"ferry\", sig 00 01", o)
+	}
+	// A counter of zero is a statement, not an absent field.
+	if body := rec.only(t).Body; !jsonEqual(t, body, `{"id":"d1","version":"1.0.0","counter":0}`) {
+		t.Errorf("body = %s, want id, version and counter 0", body)
+	}
+}
+
 func TestDeviceReport(t *testing.T) {
 	rec := newRecorder(t, http.StatusNoContent, "")
 	d := client.NewDevice(rec.srv.URL, "p", "d1", "k", nil)
