@@ -11,7 +11,7 @@ func runProduct(ctx context.Context, e env) error {
 	return runVerb(ctx, e, "product", []verb{
 		{"create", "create a product", runProductCreate},
 		{"list", "list products", runProductList},
-		{"set", "set a product's poll intervals", runProductSet},
+		{"set", "set a product's poll intervals and signature rule", runProductSet},
 	})
 }
 

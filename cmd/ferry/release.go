@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ferry-ota/ferry/client"
+	"github.com/ferry-ota/ferry/manifest"
 )
 
 func runRelease(ctx context.Context, e env) error {
@@ -30,26 +32,38 @@ func runRelease(ctx context.Context, e env) error {
 
 const releasePushUsage = `
 Usage: ferry release push --product P --version V [flags] FILE
+       ferry release push --product P --manifest FILE.manifest --sig FILE.sig [flags] FILE
 
 Uploads FILE as release V of product P and points a channel at it
 (stable unless --channel or --no-channel says otherwise). Prints
 "VERSION  SIZE bytes  sha256 HEX", then "channel NAME -> VERSION" for the
 channel it moved.
 
+With --manifest and --sig (from 'ferry release sign') the upload is
+signed: the version and security counter come from the manifest, and a
+--version that disagrees is refused before anything is sent. The server
+stores the release only if the signature verifies with an active key of
+the product and the manifest describes FILE. Without them, --counter sets
+the security counter (default 0); a product set with --require-signature
+refuses such pushes.
+
 Example:
   ferry release push --product mkr-gsm-sensor --version 1.1.0 build/fw.bin
   ferry release push --product mkr-gsm-sensor --version 1.2.0-rc1 --channel beta fw.bin
+  ferry release push --product mkr-gsm-sensor \
+      --manifest fw.bin.manifest --sig fw.bin.sig fw.bin
 `
 
 func runReleasePush(ctx context.Context, e env) error {
 	c := newOpCmd(e, "release push", releasePushUsage, "FILE")
 	product := c.productFlag()
-	version := c.fs.String("version", "", "release `version` (required)")
+	version := c.fs.String("version", "", "release `version` (required without --manifest)")
 	channel := c.fs.String("channel", "stable", "`channel` to point at the new release")
 	noChannel := c.fs.Bool("no-channel", false, "publish without moving any channel")
 	sum := c.fs.String("sha256", "", "expected SHA-256 of FILE in `hex`; the server refuses a mismatch")
 	notes := c.fs.String("notes", "", "release `notes`")
-	args, err := c.parse("product", "version")
+	trust := addTrustFlags(c.fs)
+	args, err := c.parse("product")
 	if err != nil {
 		return err
 	}
@@ -58,6 +72,10 @@ func runReleasePush(ctx context.Context, e env) error {
 	}
 	if *noChannel {
 		*channel = ""
+	}
+	opts := client.PushOptions{Product: *product, Version: *version, Channel: channel, SHA256: *sum, Notes: *notes}
+	if err := trust.apply(c.fs, &opts); err != nil {
+		return c.wrap(err)
 	}
 	op, err := c.operator()
 	if err != nil {
@@ -69,37 +87,126 @@ func runReleasePush(ctx context.Context, e env) error {
 		return c.wrap(err)
 	}
 	defer func() { _ = f.Close() }() // read-only; nothing to learn from closing it
+	if trust.signed && trust.m.Size != size {
+		return fmt.Errorf("%s: %s has %d bytes, but the manifest is for %d", c.name, args[0], size, trust.m.Size)
+	}
 
+	rel, err := pushImage(ctx, e, op, opts, f, size)
+	if err != nil {
+		return c.wrap(err)
+	}
+	return printPushed(e, c.r.json, rel, *channel)
+}
+
+// pushImage uploads f and checks that the server stored what was read.
+func pushImage(
+	ctx context.Context,
+	e env,
+	op *client.Operator,
+	opts client.PushOptions,
+	f *os.File,
+	size int64,
+) (client.Release, error) {
 	// Hash what is sent, to catch an image that changed on disk or in
 	// transit: the server's digest must match the bytes read here.
 	h := sha256.New()
 	var sink io.Writer = h
-	bar := uploadBar(e.stderr, size, *version)
+	bar := uploadBar(e.stderr, size, opts.Version)
 	if bar != nil {
 		sink = io.MultiWriter(h, bar)
 	}
-	rel, err := op.PushRelease(ctx, client.PushOptions{
-		Product: *product, Version: *version, Channel: channel, SHA256: *sum, Notes: *notes,
-		Body: io.TeeReader(f, sink), Size: size,
-	})
+	opts.Body, opts.Size = io.TeeReader(f, sink), size
+	rel, err := op.PushRelease(ctx, opts)
 	if bar != nil {
 		_ = bar.Clear() // the bar is decoration; a failure to erase it is harmless
 	}
 	if err != nil {
-		return c.wrap(err)
+		return rel, err
 	}
 	if local := hex.EncodeToString(h.Sum(nil)); rel.SHA256 != local || rel.Size != size {
-		return fmt.Errorf("%s: server stored %d bytes with sha256 %s, but %s has %d bytes with sha256 %s",
-			c.name, rel.Size, rel.SHA256, args[0], size, local)
+		return rel, fmt.Errorf("server stored %d bytes with sha256 %s, but %s has %d bytes with sha256 %s",
+			rel.Size, rel.SHA256, f.Name(), size, local)
 	}
+	return rel, nil
+}
 
-	if c.r.json {
+// printPushed reports a pushed release and the channel it moved.
+func printPushed(e env, asJSON bool, rel client.Release, channel string) error {
+	if asJSON {
 		return printJSON(e.stdout, rel)
 	}
 	fmt.Fprintf(e.stdout, "%s  %d bytes  sha256 %s\n", rel.Version, rel.Size, rel.SHA256)
-	if *channel != "" {
-		fmt.Fprintf(e.stdout, "channel %s -> %s\n", *channel, rel.Version)
+	if rel.Signed {
+		fmt.Fprintf(e.stdout, "signed, counter %d\n", rel.Counter)
+	} else if rel.Counter != 0 {
+		fmt.Fprintf(e.stdout, "unsigned, counter %d\n", rel.Counter)
 	}
+	if channel != "" {
+		fmt.Fprintf(e.stdout, "channel %s -> %s\n", channel, rel.Version)
+	}
+	return nil
+}
+
+// trustFlags are release push's flags for a signed upload, or for the
+// security counter of an unsigned one.
+type trustFlags struct {
+	manifestFile, sigFile string
+	counter               int64
+
+	signed bool
+	m      manifest.Manifest // parsed from manifestFile once signed
+}
+
+func addTrustFlags(fs *flag.FlagSet) *trustFlags {
+	t := &trustFlags{}
+	fs.StringVar(&t.manifestFile, "manifest", "", "signed manifest `file` from 'ferry release sign' (needs --sig)")
+	fs.StringVar(&t.sigFile, "sig", "", "signature `file` of the manifest (needs --manifest)")
+	fs.Int64Var(&t.counter, "counter", 0, "security `counter` of an unsigned release (signed: the manifest's)")
+	return t
+}
+
+// apply checks the flags against each other and fills in opts. With a
+// manifest, the version is the manifest's; the product and any --version
+// given must agree with it, so that a mix-up is caught before the upload.
+func (t *trustFlags) apply(fs *flag.FlagSet, opts *client.PushOptions) error {
+	if (t.manifestFile == "") != (t.sigFile == "") {
+		return errors.New("--manifest and --sig go together")
+	}
+	if t.manifestFile == "" {
+		if opts.Version == "" {
+			return errors.New("--version is required (or --manifest and --sig)")
+		}
+		if flagSet(fs, "counter") {
+			if t.counter < 0 {
+				return fmt.Errorf("--counter %d: want 0 or more", t.counter)
+			}
+			opts.Counter = &t.counter
+		}
+		return nil
+	}
+	if flagSet(fs, "counter") {
+		return errors.New("--counter and --manifest exclude each other: a signed release's counter is in its manifest")
+	}
+
+	mb, err := readSmall(t.manifestFile, 1024)
+	if err != nil {
+		return err
+	}
+	if t.m, err = manifest.Parse(mb); err != nil {
+		return fmt.Errorf("%s: %w", t.manifestFile, err)
+	}
+	sig, err := readSmall(t.sigFile, 1024)
+	if err != nil {
+		return err
+	}
+	if t.m.Product != opts.Product {
+		return fmt.Errorf("%s is for product %q, not %q", t.manifestFile, t.m.Product, opts.Product)
+	}
+	if opts.Version != "" && opts.Version != t.m.Version {
+		return fmt.Errorf("--version %s disagrees with %s, which is for version %s",
+			opts.Version, t.manifestFile, t.m.Version)
+	}
+	opts.Version, opts.Manifest, opts.Signature, t.signed = t.m.Version, mb, sig, true
 	return nil
 }
 

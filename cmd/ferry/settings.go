@@ -111,20 +111,26 @@ func deviceSettings(d client.DeviceInfo) string {
 }
 
 const productSetUsage = `
-Usage: ferry product set [--poll-idle D] [--poll-active D] [flags] NAME
+Usage: ferry product set [--poll-idle D] [--poll-active D] [--require-signature[=false]] [flags] NAME
 
 Sets how long the product's devices wait between check-ins: when idle, and
 while an update or rollout concerns them. 0 returns an interval to the
 server's default.
 
+--require-signature makes the server refuse every release push without a
+manifest and signature (see 'ferry release sign'); add a key first with
+'ferry key add'. --require-signature=false accepts unsigned pushes again.
+
 Example:
   ferry product set mkr-gsm-sensor --poll-idle 6h --poll-active 5m
+  ferry product set mkr-gsm-sensor --require-signature
 `
 
 func runProductSet(ctx context.Context, e env) error {
 	c := newOpCmd(e, "product set", productSetUsage, "NAME")
 	idle := c.fs.Duration("poll-idle", 0, "poll interval of idle devices (0: the server's default)")
 	active := c.fs.Duration("poll-active", 0, "poll interval while an update concerns a device (0: the default)")
+	signed := c.fs.Bool("require-signature", false, "refuse release pushes without a manifest and signature")
 	args, err := c.parse()
 	if err != nil {
 		return err
@@ -136,8 +142,11 @@ func runProductSet(ctx context.Context, e env) error {
 	if flagSet(c.fs, "poll-active") {
 		s.PollActive = active
 	}
-	if s.PollIdle == nil && s.PollActive == nil {
-		return fmt.Errorf("%s: nothing to change: give --poll-idle or --poll-active", c.name)
+	if flagSet(c.fs, "require-signature") {
+		s.RequireSignature = signed
+	}
+	if s.PollIdle == nil && s.PollActive == nil && s.RequireSignature == nil {
+		return fmt.Errorf("%s: nothing to change: give --poll-idle, --poll-active or --require-signature", c.name)
 	}
 	op, err := c.operator()
 	if err != nil {
@@ -151,8 +160,16 @@ func runProductSet(ctx context.Context, e env) error {
 	if c.r.json {
 		return printJSON(e.stdout, p)
 	}
-	fmt.Fprintf(e.stdout, "%s: poll idle %s, poll active %s\n", p.Name, orDefault(p.PollIdle),
-		orDefault(p.PollActive))
+	// The signature rule is named when it is on or was just changed, so
+	// that the line for poll changes alone stays as scripts know it.
+	rule := ""
+	if p.RequireSignature {
+		rule = ", signature required"
+	} else if s.RequireSignature != nil {
+		rule = ", signature not required"
+	}
+	fmt.Fprintf(e.stdout, "%s: poll idle %s, poll active %s%s\n", p.Name, orDefault(p.PollIdle),
+		orDefault(p.PollActive), rule)
 	return nil
 }
 
