@@ -10,10 +10,12 @@ import (
 
 	"github.com/ferry-ota/ferry/client"
 	"github.com/ferry-ota/ferry/internal/agent"
+	"github.com/ferry-ota/ferry/manifest"
 )
 
 const agentUsage = `
-Usage: ferry agent --product P --device ID --state-dir DIR [--version V] [flags]
+Usage: ferry agent --product P --device ID --state-dir DIR [--version V]
+                   [--trust-key FILE.pub ...] [flags]
 
 Runs a device agent that speaks the native protocol: it checks in, downloads
 offered updates (resuming a cut download, even after a restart), verifies
@@ -23,18 +25,30 @@ update: the first check-in that succeeds writes it to DIR/state.json. Once
 the agent has installed an update, state.json is the truth and a different
 --version is only warned about.
 
+With --trust-key (a public key file as "ferry key gen" writes it; repeat the
+flag to trust several) the agent installs only signed releases: the offer's
+manifest must verify with one of the keys, name this product and the offered
+version, size and SHA-256 (the downloaded image is checked against it), and
+carry a security counter not below the installed one, which state.json
+keeps and check-ins report. Anything else is refused, reported as failed
+with the reason, and nothing is installed or kept. Without --trust-key only
+size and SHA-256 are checked.
+
 With --once it runs one cycle and exits with status
   0  the device is up to date, or was updated, verified and confirmed
   2  transient failure: the server was unreachable or answered 5xx, 408
-     or 429, or a download was cut; run it again to resume
+     or 429, a download was cut (run it again to resume), or the image did
+     not match its size and SHA-256 (or its signed manifest)
   3  permanent refusal: the server answered another 4xx, such as 401 (the
-     product needs its enrollment key) or 404 (unknown product), or the
-     state directory is new and --version is missing; fix that first
+     product needs its enrollment key) or 404 (unknown product), the state
+     directory is new and --version is missing, or a signed update was
+     refused (bad signature, manifest of another release, lower counter)
 Bad flags exit 1.
 
 Example:
   ferry agent --server http://127.0.0.1:8080 --product mkr-gsm-sensor \
-    --device d1 --version 1.0.0 --state-dir ./agent-d1 --once
+    --device d1 --version 1.0.0 --state-dir ./agent-d1 --once \
+    --trust-key release.pub
 `
 
 func runAgent(ctx context.Context, e env) error {
@@ -51,6 +65,12 @@ func runAgent(ctx context.Context, e env) error {
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory for state.json, firmware.bin and downloads (required)")
 	fs.StringVar(&cfg.Token, "token", "", "the product's enrollment key (env FERRY_DEVICE_TOKEN)")
 	fs.DurationVar(&cfg.PollMin, "poll-min", agent.DefaultPollMin, "shortest wait between check-ins")
+	var trustFiles []string
+	fs.Func("trust-key", "install only releases signed by the public key in `file` (repeatable)",
+		func(s string) error {
+			trustFiles = append(trustFiles, s)
+			return nil
+		})
 	once := fs.Bool("once", false, "run one update cycle and exit")
 	verbose := fs.Bool("v", false, "log each check-in (debug level)")
 	args, err := parseArgs(fs, e.args)
@@ -68,6 +88,9 @@ func runAgent(ctx context.Context, e env) error {
 	}
 	if cfg.Token == "" {
 		cfg.Token = e.getenv("FERRY_DEVICE_TOKEN")
+	}
+	if cfg.TrustKeys, err = readTrustKeys(trustFiles); err != nil {
+		return err
 	}
 
 	level := slog.LevelInfo
@@ -96,6 +119,23 @@ func runAgent(ctx context.Context, e env) error {
 		return &exitError{code: code, err: fmt.Errorf("agent: %w%s", err, refusalHint(err, cfg.Token != ""))}
 	}
 	return nil
+}
+
+// readTrustKeys reads the public key files given with --trust-key.
+func readTrustKeys(paths []string) ([]manifest.PublicKey, error) {
+	keys := make([]manifest.PublicKey, 0, len(paths))
+	for _, path := range paths {
+		b, err := readSmall(path, 4096)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --trust-key: %w", err)
+		}
+		k, err := manifest.DecodePublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --trust-key %s: %w", path, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // refusalHint says which flag to check when the server refused the agent,

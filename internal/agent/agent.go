@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-ota/ferry/client"
+	"github.com/ferry-ota/ferry/manifest"
 )
 
 // Defaults for Config's zero values and for the retry back-off.
@@ -38,14 +39,14 @@ const (
 var ErrNoVersion = errors.New("running version unknown")
 
 // Permanent reports whether err, from RunOnce, is one that running again
-// will not change: the server refused the request with a 4xx status, or
-// ErrNoVersion. Three 4xx answers are exceptions: 408 and 429 ask the
-// client to come back later, and 416 made the agent discard a kept part
-// that no longer fits, so the next run starts the download over. Network
-// errors, 5xx answers, cut or stalled downloads and failed verifications
-// are transient.
+// will not change: the server refused the request with a 4xx status,
+// ErrNoVersion, or ErrRefused. Three 4xx answers are exceptions: 408 and
+// 429 ask the client to come back later, and 416 made the agent discard a
+// kept part that no longer fits, so the next run starts the download over.
+// Network errors, 5xx answers, cut or stalled downloads and images that
+// fail verification (which a fresh download may fix) are transient.
 func Permanent(err error) bool {
-	if errors.Is(err, ErrNoVersion) {
+	if errors.Is(err, ErrNoVersion) || errors.Is(err, ErrRefused) {
 		return true
 	}
 	var ce *client.Error
@@ -72,6 +73,11 @@ type Config struct {
 	// different Version is logged and ignored.
 	Version  string
 	StateDir string
+	// TrustKeys, when not empty, make the agent install only releases whose
+	// manifest is signed by one of them, describes the offered image, and
+	// has a security counter not below the installed one (see ErrRefused).
+	// Empty means no signature checks: size and SHA-256 only.
+	TrustKeys []manifest.PublicKey
 	// PollMin is the shortest wait between check-ins in Run; zero means
 	// DefaultPollMin.
 	PollMin    time.Duration
@@ -83,6 +89,8 @@ type Config struct {
 // directory at a time.
 type Agent struct {
 	dev     *client.Device
+	product string
+	trust   []manifest.PublicKey
 	st      stateDir
 	seed    string
 	pollMin time.Duration
@@ -123,6 +131,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	return &Agent{
 		dev:          client.NewDevice(cfg.Server, cfg.Product, cfg.DeviceID, cfg.Token, cfg.HTTPClient),
+		product:      cfg.Product,
+		trust:        cfg.TrustKeys,
 		st:           stateDir{dir: cfg.StateDir},
 		seed:         cfg.Version,
 		pollMin:      pollMin,
@@ -189,7 +199,7 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	resp, err := a.dev.CheckIn(ctx, client.CheckInRequest{Version: cur.Version, SHA256: cur.SHA256})
+	resp, err := a.dev.CheckIn(ctx, a.checkInRequest(cur))
 	if err != nil {
 		return 0, fmt.Errorf("check in: %w", err)
 	}
@@ -223,12 +233,17 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 
 	// Coming back with the new version is what tells the server the update
 	// worked; until this check-in lands, the server still counts it open.
-	resp, err = a.dev.CheckIn(ctx, client.CheckInRequest{Version: next.Version, SHA256: next.SHA256})
+	resp, err = a.dev.CheckIn(ctx, a.checkInRequest(next))
 	if err != nil {
 		return poll, fmt.Errorf("installed %s, but the check-in that confirms it failed: %w", next.Version, err)
 	}
 	a.log.Info("running new version", keyUpdateID, o.ID, keyVersion, next.Version)
 	return resp.PollInterval(), nil
+}
+
+// checkInRequest says that st runs.
+func (a *Agent) checkInRequest(st installed) client.CheckInRequest {
+	return client.CheckInRequest{Version: st.Version, SHA256: st.SHA256, Counter: a.counter(st)}
 }
 
 // load returns what the device runs, finishing an install that a crash
@@ -294,7 +309,8 @@ func (a *Agent) recoverInstall() error {
 
 // record writes the installed version and drops the download's record.
 func (a *Agent) record(p pending) error {
-	if err := a.st.writeJSON(stateFile, installed{Version: p.Version, SHA256: p.SHA256}); err != nil {
+	st := installed{Version: p.Version, SHA256: p.SHA256, Counter: p.Counter}
+	if err := a.st.writeJSON(stateFile, st); err != nil {
 		return err
 	}
 	if err := a.st.remove(pendingFile); err != nil {

@@ -34,12 +34,16 @@ type fakeServer struct {
 
 	mu sync.Mutex
 	// Knobs a test sets before the agent runs.
-	offerSHA      string // sha256 put in the offer; the image's own by default
-	cutAt         int    // if > 0, the next image answer stops after this many bytes
-	stallAt       int    // if > 0, the next image answer hangs after this many bytes
-	ignoreRange   bool   // answer every image request with the whole image
-	failCheckIns  int    // answer this many check-ins with 500 first
-	withdrawAfter int    // if > 0, check-ins after this many offer nothing
+	offerSHA      string   // sha256 put in the offer; the image's own by default
+	cutAt         int      // if > 0, the next image answer stops after this many bytes
+	stallAt       int      // if > 0, the next image answer hangs after this many bytes
+	ignoreRange   bool     // answer every image request with the whole image
+	failCheckIns  int      // answer this many check-ins with 500 first
+	withdrawAfter int      // if > 0, check-ins after this many offer nothing
+	manifest      []byte   // signed manifest put in the offer, if any
+	sig           []byte   // its signature
+	tamperAt      int      // if > 0, the image is served with this byte flipped
+	counters      []*int64 // the counter each check-in reported; nil when absent
 	checkins      []checkinBody
 	reports       []reportBody
 	imageRequests []http.Header
@@ -87,7 +91,14 @@ func newFakeServer(t testing.TB) *fakeServer {
 
 func (fs *fakeServer) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 	var in checkinBody
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	var counter struct {
+		Counter *int64 `json:"counter"`
+	}
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = errors.Join(json.Unmarshal(body, &in), json.Unmarshal(body, &counter))
+	}
+	if err != nil {
 		http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
 		return
 	}
@@ -99,15 +110,18 @@ func (fs *fakeServer) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fs.checkins = append(fs.checkins, in)
+	fs.counters = append(fs.counters, counter.Counter)
 
 	w.Header().Set("Content-Type", "application/json")
 	if in.Version == target || (fs.withdrawAfter > 0 && len(fs.checkins) > fs.withdrawAfter) {
 		_, _ = fmt.Fprint(w, `{"poll":60}`)
 		return
 	}
-	_, _ = fmt.Fprintf(w, `{"poll":60,"update":{"id":%d,"version":%q,"size":%d,"sha256":%q,"md5":"",`+
-		`"crc32":"00000000","url":"/device/v1/p/img/%s?id=%s","format":"full"}}`,
-		updateID, target, len(fs.image), fs.offerSHA, fs.sha, in.ID)
+	o := client.Offer{
+		ID: updateID, Version: target, Size: int64(len(fs.image)), SHA256: fs.offerSHA, CRC32: "00000000",
+		URL: "/device/v1/p/img/" + fs.sha + "?id=" + in.ID, Format: "full", Manifest: fs.manifest, Sig: fs.sig,
+	}
+	_ = json.NewEncoder(w).Encode(client.CheckInResponse{Poll: 60, Offer: &o}) // the agent sees a cut answer
 }
 
 func (fs *fakeServer) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +141,11 @@ func (fs *fakeServer) handleImage(w http.ResponseWriter, r *http.Request) {
 	fs.imageRequests = append(fs.imageRequests, r.Header.Clone())
 	cut, stall, ignore := fs.cutAt, fs.stallAt, fs.ignoreRange
 	fs.cutAt, fs.stallAt = 0, 0
+	img := fs.image
+	if fs.tamperAt > 0 {
+		img = bytes.Clone(img)
+		img[fs.tamperAt] ^= 1
+	}
 	fs.mu.Unlock()
 
 	w.Header().Set("ETag", `"`+fs.sha[:16]+`"`)
@@ -147,7 +166,7 @@ func (fs *fakeServer) handleImage(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(fs.image)))
 		_, _ = w.Write(fs.image)
 	default:
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(fs.image))
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(img))
 	}
 }
 

@@ -25,7 +25,15 @@ func (a *Agent) apply(ctx context.Context, o *client.Offer, cur installed) (inst
 		a.report(ctx, o.ID, client.StateFailed, 0, err.Error())
 		return installed{}, err
 	}
-	p, offset, err := a.prepare(o)
+	counter, signed := cur.Counter, len(a.trust) > 0
+	if signed {
+		var err error
+		if counter, err = a.checkSigned(o, cur.Counter); err != nil {
+			a.report(ctx, o.ID, client.StateFailed, 0, refusal(err))
+			return installed{}, errors.Join(err, a.st.remove(partFile), a.st.remove(pendingFile))
+		}
+	}
+	p, offset, err := a.prepare(o, counter, signed)
 	if err != nil {
 		return installed{}, err
 	}
@@ -50,7 +58,7 @@ func (a *Agent) apply(ctx context.Context, o *client.Offer, cur installed) (inst
 		return installed{}, err
 	}
 	a.report(ctx, o.ID, client.StateRebooting, p.Size, "")
-	return installed{Version: p.Version, SHA256: p.SHA256}, nil
+	return installed{Version: p.Version, SHA256: p.SHA256, Counter: p.Counter}, nil
 }
 
 // checkOffer refuses offers this agent cannot apply.
@@ -69,7 +77,7 @@ func checkOffer(o *client.Offer) error {
 // prepare records the download in download.json and returns how many bytes
 // of it download.part already holds. A part of another image, or longer
 // than this one, is discarded.
-func (a *Agent) prepare(o *client.Offer) (pending, int64, error) {
+func (a *Agent) prepare(o *client.Offer, counter int64, signed bool) (pending, int64, error) {
 	var p pending
 	if err := a.st.readJSON(pendingFile, &p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		a.log.Warn("ignoring unreadable download record", keyError, err)
@@ -94,6 +102,7 @@ func (a *Agent) prepare(o *client.Offer) (pending, int64, error) {
 	// The id may change (a retried update) while the image stays the same;
 	// the kept ETag belongs to the image, so it stays too.
 	p.UpdateID, p.Version, p.SHA256, p.Size, p.URL = o.ID, o.Version, o.SHA256, o.Size, o.URL
+	p.Counter, p.Signed = counter, signed
 	if err := a.st.writeJSON(pendingFile, p); err != nil {
 		return p, 0, err
 	}
@@ -190,10 +199,18 @@ func (a *Agent) verify(p pending) error {
 	var bad error
 	if n != p.Size {
 		bad = fmt.Errorf("size mismatch: got %d bytes, want %d", n, p.Size)
+		if p.Signed {
+			bad = fmt.Errorf("manifest size does not match the image: manifest says %d bytes, the image has %d",
+				p.Size, n)
+		}
 	} else if sum, err := a.st.hash(partFile); err != nil {
 		return err
 	} else if sum != p.SHA256 {
 		bad = fmt.Errorf("sha256 mismatch: got %s, want %s", sum, p.SHA256)
+		if p.Signed {
+			bad = fmt.Errorf("manifest sha256 does not match the image: manifest says %s, the image has %s",
+				p.SHA256, sum)
+		}
 	}
 	if bad == nil {
 		return nil
@@ -277,7 +294,7 @@ var errWithdrawn = errors.New("update withdrawn")
 // If the server cannot be asked, the offer it made stands: on a flaky link
 // a lost check-in must not stall updates.
 func (a *Agent) stillWanted(ctx context.Context, o *client.Offer, cur installed) bool {
-	resp, err := a.dev.CheckIn(ctx, client.CheckInRequest{Version: cur.Version, SHA256: cur.SHA256})
+	resp, err := a.dev.CheckIn(ctx, a.checkInRequest(cur))
 	if err != nil {
 		a.log.Warn("check-in before install failed; installing as offered", keyUpdateID, o.ID, "error", err)
 		return true

@@ -4,9 +4,10 @@
 //
 // The agent owns a state directory:
 //
-//	state.json     the running version and the SHA-256 of the installed image;
-//	               seeded from Config.Version by the first check-in that
-//	               succeeds, rewritten by every install
+//	state.json     the running version, the SHA-256 of the installed image
+//	               and its security counter; seeded from Config.Version by
+//	               the first check-in that succeeds, rewritten by every
+//	               install
 //	firmware.bin   the installed image
 //	download.part  an image being downloaded; kept across restarts
 //	download.json  what download.part is: update id, version, size, SHA-256,
@@ -14,8 +15,9 @@
 //
 // One cycle checks in, and when the server offers an update, downloads it
 // (resuming a kept part with Range and If-Range), verifies size and
-// SHA-256, installs it by renaming the part over firmware.bin, records the
-// new version, and checks in again so the server can mark the update
+// SHA-256 (and, with Config.TrustKeys, the signed manifest: see
+// ErrRefused), installs it by renaming the part over firmware.bin, records
+// the new version, and checks in again so the server can mark the update
 // succeeded. Status reports go out along the way; a lost report is only
 // logged, because the next check-in repairs the server's record.
 package agent

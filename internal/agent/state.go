@@ -24,6 +24,10 @@ const (
 type installed struct {
 	Version string `json:"version"`
 	SHA256  string `json:"sha256,omitempty"`
+	// Counter is the security counter of the installed release, as its
+	// signed manifest stated; never lowered by an install. Zero until a
+	// signed release is installed.
+	Counter int64 `json:"counter,omitempty"`
 	// Seeded is true while Version came from Config.Version and the agent
 	// has installed nothing; such a state yields to another Config.Version.
 	// State files without the field count as installed, the safe reading.
@@ -37,6 +41,12 @@ type pending struct {
 	SHA256   string `json:"sha256"`
 	Size     int64  `json:"size"`
 	URL      string `json:"url"`
+	// Counter is the security counter state.json takes when the image is
+	// installed.
+	Counter int64 `json:"counter,omitempty"`
+	// Signed is true when the image must match a signed manifest, which
+	// the offer's size and SHA-256 were checked against.
+	Signed bool `json:"signed,omitempty"`
 	// ETag is the validator the server sent with the part's bytes; sent as
 	// If-Range so a changed image restarts instead of being spliced.
 	ETag string `json:"etag,omitempty"`

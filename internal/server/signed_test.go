@@ -5,11 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ferry-ota/ferry/internal/agent"
 	"github.com/ferry-ota/ferry/internal/core"
 	"github.com/ferry-ota/ferry/manifest"
 )
@@ -179,5 +183,62 @@ func TestCounterFloorInBothProtocols(t *testing.T) {
 	}
 	if o, raw := e.nativeCheckIn(t, "p", `{"id":"n3","version":"1.0.0","counter":5}`); o != nil {
 		t.Errorf("native check-in of n3 now at counter 5 = %s, want no offer", raw)
+	}
+}
+
+// TestAgentVerifiesSignedRelease runs the real agent against the real
+// server: a signed release installs and the counter comes back in the
+// check-in; an agent that trusts another key refuses it, and the server
+// records why.
+func TestAgentVerifiesSignedRelease(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	e.push(t, "p", "1.0.0", testImage(3000, 1))
+	img := testImage(6000, 2)
+	sr := e.publishSigned(t, "p", "1.1.0", 7, img)
+	stranger, err := manifest.GenerateKey(manifest.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerPub, err := stranger.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	runAgent := func(id string, key manifest.PublicKey) (string, error) {
+		dir := t.TempDir()
+		a, err := agent.New(agent.Config{Server: e.url, Product: "p", DeviceID: id, Version: "1.0.0",
+			StateDir: dir, TrustKeys: []manifest.PublicKey{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir, a.RunOnce(t.Context())
+	}
+
+	dir, err := runAgent("good", sr.pub)
+	if err != nil {
+		t.Fatalf("agent trusting the signing key: RunOnce = %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "firmware.bin")); !bytes.Equal(got, img) {
+		t.Errorf("firmware.bin is %d bytes, want the signed %d-byte image", len(got), len(img))
+	}
+	d, err := e.svc.Device(t.Context(), "p", "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version != "1.1.0" || d.Counter != 7 || d.Updates[0].State != core.StateSucceeded {
+		t.Errorf("device good = %s, counter %d, update %s; want 1.1.0, 7, succeeded",
+			d.Version, d.Counter, d.Updates[0].State)
+	}
+
+	if _, err := runAgent("wary", strangerPub); !agent.Permanent(err) ||
+		!strings.Contains(fmt.Sprint(err), "signature does not verify with any trusted key") {
+		t.Fatalf("agent trusting another key: RunOnce = %v, want a permanent refusal of the signature", err)
+	}
+	d, err = e.svc.Device(t.Context(), "p", "wary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := d.Updates[0]; u.State != core.StateFailed || !strings.Contains(u.Reason, "signature does not verify") {
+		t.Errorf("device wary's update = %s %q, want failed because the signature does not verify", u.State, u.Reason)
 	}
 }
