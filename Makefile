@@ -51,6 +51,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzCreateRollout$$' -fuzztime=$(FUZZTIME) ./internal/api
 	go test -run='^$$' -fuzz='^FuzzParsePhases$$' -fuzztime=$(FUZZTIME) ./internal/core
 	go test -run='^$$' -fuzz='^FuzzValidateNames$$' -fuzztime=$(FUZZTIME) ./internal/core
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./manifest
 
 test: check
 

@@ -36,7 +36,7 @@ func ServeImage(w http.ResponseWriter, r *http.Request, img Image, stall time.Du
 	}
 	rc := http.NewResponseController(w)
 	sw := &stallWriter{w: w, rc: rc, stall: stall}
-	if !rangeUsable(w, r, img.Content) {
+	if !rangeUsable(w, r, img.Content, img.ETag) {
 		return 0
 	}
 	http.ServeContent(sw, r, "", time.Time{}, img.Content)
@@ -56,6 +56,17 @@ func ServeImage(w http.ResponseWriter, r *http.Request, img Image, stall time.Du
 	return sw.n
 }
 
+// emptySuffix reports whether spec, one range without its "bytes=" unit,
+// is a suffix of zero bytes, trimmed and parsed the way net/http reads it.
+func emptySuffix(spec string) bool {
+	start, end, ok := strings.Cut(spec, "-")
+	if !ok || strings.TrimSpace(start) != "" {
+		return false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(end), 10, 64)
+	return err == nil && n == 0
+}
+
 func stallDeadline(stall time.Duration) time.Time {
 	if stall <= 0 {
 		return time.Time{}
@@ -69,15 +80,20 @@ func stallDeadline(stall time.Duration) time.Time {
 // one byte run with a Content-Length; and a zero-length suffix
 // ("bytes=-0"), which ServeContent would answer with an impossible range,
 // is refused with 416 here. It reports whether to go on serving.
-func rangeUsable(w http.ResponseWriter, r *http.Request, content io.Seeker) bool {
+func rangeUsable(w http.ResponseWriter, r *http.Request, content io.Seeker, etag string) bool {
 	rng := strings.TrimSpace(r.Header.Get("Range"))
+	if ifr := r.Header.Get("If-Range"); rng != "" && ifr != "" && ifr != etag {
+		// A stale If-Range means "send it all", whatever the Range says.
+		r.Header.Del("Range")
+		return true
+	}
 	switch {
 	case rng == "":
 		return true
 	case !strings.HasPrefix(rng, "bytes="), strings.Contains(rng, ","):
 		r.Header.Del("Range")
 		return true
-	case strings.TrimLeft(strings.TrimPrefix(rng, "bytes=-"), "0") == "" && strings.HasPrefix(rng, "bytes=-"):
+	case emptySuffix(strings.TrimPrefix(rng, "bytes=")):
 		size, err := content.Seek(0, io.SeekEnd)
 		if err != nil {
 			Text(w, http.StatusInternalServerError, "internal server error")

@@ -67,12 +67,33 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return fmt.Errorf("%w: body is not the expected JSON: %w", core.ErrInvalid, err)
+		return fmt.Errorf("%w: body is not the expected JSON: %s", core.ErrInvalid, jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: body has data after the JSON object", core.ErrInvalid)
 	}
 	return nil
+}
+
+// jsonProblem describes a decoding error in a few words. The decoder's own
+// text may quote the offending value, however long; a device pays for
+// every byte of the answer.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed at byte %d", se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the body ends too early"
+	}
+	msg := err.Error()
+	if len(msg) > 80 {
+		msg = msg[:80] + "…"
+	}
+	return msg
 }
 
 type checkInRequest struct {

@@ -375,3 +375,14 @@ func TestHeadChangesNothing(t *testing.T) {
 		t.Error("HEAD requests registered a device; want no effect")
 	}
 }
+
+func TestNativeErrorsStayShort(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	body := `{"id":"d1","update":` + strings.Repeat("9", 600) + `,"state":"downloading"}`
+	req, _ := http.NewRequest("POST", e.url+"/device/v1/p/status", strings.NewReader(body))
+	r := do(t, req)
+	if r.StatusCode != http.StatusBadRequest || len(r.body) > 200 {
+		t.Errorf("status with a 600-digit update id = %d with %d bytes %q, want a short 400", r.StatusCode,
+			len(r.body), r.body)
+	}
+}
