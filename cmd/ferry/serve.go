@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,14 +28,21 @@ import (
 // serveConfig is the server's configuration after flags and environment
 // have been read and checked.
 type serveConfig struct {
-	addr      string
-	data      string
+	addr string
+	data string
+	// tlsAddr, when set, serves HTTPS there with tlsCert and tlsKey, next
+	// to plain HTTP on addr.
+	tlsAddr   string
+	tlsCert   string
+	tlsKey    string
 	logFormat string
 	logLevel  slog.Level
 	core      core.Config
 	http      server.Config
 	// ready, when set, receives the listening address (tests use it).
 	ready func(addr string)
+	// readyTLS, when set, receives the HTTPS listening address.
+	readyTLS func(addr string)
 }
 
 const serveUsage = `Usage: ferry serve [flags]
@@ -43,6 +52,7 @@ Every flag can also be set with the environment variable shown.
 
 Example:
   ferry serve --addr 127.0.0.1:8080 --data ./ferry-data
+  ferry serve --addr :8080 --tls-addr :8443 --tls-cert cert.pem --tls-key key.pem
 
 Flags:
 `
@@ -58,6 +68,10 @@ func parseServe(e env) (serveConfig, error) {
 		return fallback
 	}
 	addr := fs.String("addr", def("FERRY_ADDR", "127.0.0.1:8080"), "listen address HOST:PORT (FERRY_ADDR)")
+	tlsAddr := fs.String("tls-addr", def("FERRY_TLS_ADDR", ""),
+		"also serve HTTPS on HOST:PORT, with --tls-cert and --tls-key (FERRY_TLS_ADDR)")
+	tlsCert := fs.String("tls-cert", def("FERRY_TLS_CERT", ""), "PEM certificate chain file (FERRY_TLS_CERT)")
+	tlsKey := fs.String("tls-key", def("FERRY_TLS_KEY", ""), "PEM private key file (FERRY_TLS_KEY)")
 	data := fs.String("data", def("FERRY_DATA", "./ferry-data"), "data directory (FERRY_DATA)")
 	maxImage := fs.String("max-image-size", def("FERRY_MAX_IMAGE_SIZE", "128MiB"),
 		"largest accepted firmware image (FERRY_MAX_IMAGE_SIZE)")
@@ -67,6 +81,22 @@ func parseServe(e env) (serveConfig, error) {
 		"how often devices with an update or a rollout in motion are told to check in (FERRY_POLL_ACTIVE)")
 	maxDevReq := fs.Int("max-device-requests", 2048,
 		"device requests served at once; past it devices get 503 with Retry-After")
+	// A device that waits for each answer sends at most one request per
+	// round trip. Over a modem a 512-byte piece alone takes 0.4 s at 9600
+	// baud, so 2.5 requests/s at most; over Wi-Fi or LTE to a server on
+	// the internet the round trip is rarely under 50 ms, so 20/s. 20/s per
+	// device (burst 100) thus never refuses a steady downloader: a 250 KB
+	// image in 512-byte pieces still takes 25 s at that ceiling. Only a
+	// device on a LAN, or one in a tight retry loop, meets it. The address
+	// limit sits well above it, so a single device never meets it first
+	// and a few devices behind one NAT can download at once; fleets behind
+	// a carrier's NAT should raise it.
+	ratePerAddress := fs.Float64("rate-per-address", 100,
+		"device requests per second from one address (IPv6: one /64); past it 429 with Retry-After; 0 disables")
+	ratePerDevice := fs.Float64("rate-per-device", 20,
+		"device requests per second per product and device; past it 429 with Retry-After; 0 disables")
+	trustProxy := fs.Bool("trust-proxy", false,
+		"take the client address from the last X-Forwarded-For hop (only behind a proxy that sets it)")
 	failLimit := fs.Int("fail-limit", 3, "failures of a release before a device's cool-down starts")
 	coolDown := fs.String("cool-down", def("FERRY_COOL_DOWN", "24h"),
 		"how long a device that failed a release fail-limit times is not offered it (FERRY_COOL_DOWN)")
@@ -82,8 +112,15 @@ func parseServe(e env) (serveConfig, error) {
 		return serveConfig{}, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 
-	cfg := serveConfig{addr: *addr, data: *data, logFormat: *logFormat}
+	cfg := serveConfig{addr: *addr, data: *data, logFormat: *logFormat,
+		tlsAddr: *tlsAddr, tlsCert: *tlsCert, tlsKey: *tlsKey}
 	var errs []error
+	errs = append(errs, checkTLSFlags(cfg)...)
+	cfg.http.RatePerAddress = *ratePerAddress
+	cfg.http.RatePerDevice = *ratePerDevice
+	cfg.http.TrustProxy = *trustProxy
+	checkRate("--rate-per-address", *ratePerAddress, &errs)
+	checkRate("--rate-per-device", *ratePerDevice, &errs)
 	cfg.core.FailLimit = *failLimit
 	if *failLimit < 1 {
 		errs = append(errs, fmt.Errorf("--fail-limit %d: want at least 1", *failLimit))
@@ -116,6 +153,48 @@ func parseServe(e env) (serveConfig, error) {
 	return cfg, nil
 }
 
+// checkTLSFlags reports TLS flags that make no sense together.
+func checkTLSFlags(cfg serveConfig) []error {
+	if cfg.tlsAddr == "" {
+		if cfg.tlsCert != "" || cfg.tlsKey != "" {
+			return []error{errors.New("--tls-cert and --tls-key need --tls-addr")}
+		}
+		return nil
+	}
+	var errs []error
+	if _, _, err := net.SplitHostPort(cfg.tlsAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--tls-addr %q: want HOST:PORT", cfg.tlsAddr))
+	}
+	if cfg.tlsCert == "" || cfg.tlsKey == "" {
+		errs = append(errs, errors.New("--tls-addr needs both --tls-cert and --tls-key"))
+	}
+	return errs
+}
+
+// loadCertificate reads a PEM certificate chain and its key, naming the
+// file at fault.
+func loadCertificate(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("read TLS certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("read TLS key: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load TLS certificate %s with key %s: %w", certFile, keyFile, err)
+	}
+	return cert, nil
+}
+
+func checkRate(flagName string, v float64, errs *[]error) {
+	if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		*errs = append(*errs, fmt.Errorf("%s %v: want requests per second, 0 to disable", flagName, v))
+	}
+}
+
 func parseDuration(flagName, s string, errs *[]error) time.Duration {
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
@@ -142,12 +221,29 @@ func runServe(ctx context.Context, e env) error {
 
 // serve opens the data directory, listens, and serves until ctx ends.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
-	// Listen first: a taken port should fail before anything is written.
+	// Load the certificate and listen first: a bad file or a taken port
+	// should fail before anything is written.
+	var cert tls.Certificate
+	if cfg.tlsAddr != "" {
+		var err error
+		if cert, err = loadCertificate(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	defer ln.Close() // after Serve this is a no-op
+	lns := []net.Listener{ln}
+	if cfg.tlsAddr != "" {
+		tln, err := net.Listen("tcp", cfg.tlsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.tlsAddr, err)
+		}
+		defer tln.Close() // after Serve this is a no-op
+		lns = append(lns, server.TLSListener(tln, cert))
+	}
 
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -181,10 +277,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	defer func() { <-hooksDone }()
 
 	log.Info("listening", "addr", ln.Addr().String(), "data", cfg.data)
+	if len(lns) > 1 {
+		log.Info("listening for TLS", "addr", lns[1].Addr().String())
+		if cfg.readyTLS != nil {
+			cfg.readyTLS(lns[1].Addr().String())
+		}
+	}
 	if cfg.ready != nil {
 		cfg.ready(ln.Addr().String())
 	}
-	return server.New(svc, cfg.http, log).Serve(ctx, ln)
+	return server.New(svc, cfg.http, log).Serve(ctx, lns...)
 }
 
 // ensureOperatorToken creates the first operator token on first start and

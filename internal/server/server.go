@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,8 @@ import (
 	"github.com/ferry-ota/ferry/internal/plain"
 )
 
-// Config holds the server's timeouts. Zero fields take the defaults noted.
+// Config holds the server's timeouts and limits. Zero fields take the
+// defaults noted.
 type Config struct {
 	// Stall is how long a transfer may make no progress before its
 	// connection is closed. A device at a few hundred bytes per second
@@ -41,6 +43,21 @@ type Config struct {
 	// devices get a random value between it and twice it, so they do not
 	// return in step. Default 10 seconds.
 	RetryAfter time.Duration
+	// RatePerAddress limits device requests per second from one client
+	// address (an IPv6 /64); past it, 429 with Retry-After. Zero disables
+	// the limit: it is cmd/ferry that sets the shipped default.
+	RatePerAddress float64
+	// RatePerDevice does the same per product and device, for requests
+	// that name the device in their query. Zero disables it.
+	RatePerDevice float64
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// hop. Only set it behind a proxy that appends that header, or any
+	// client can pick the address it is limited by.
+	TrustProxy bool
+	// RateEntries caps the buckets each limit keeps. Default 65536: at
+	// a few hundred bytes a bucket (keys are cut at 256 bytes), tens of MB
+	// per limit at worst.
+	RateEntries int
 }
 
 func (c Config) withDefaults() Config {
@@ -61,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = 10 * time.Second
+	}
+	if c.RateEntries <= 0 {
+		c.RateEntries = 65536
 	}
 	return c
 }
@@ -85,9 +105,10 @@ func New(svc *core.Service, cfg Config, logger *slog.Logger) *Server {
 func routes(svc *core.Service, cfg Config, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	shed := newShedder(cfg.MaxDeviceRequests, cfg.RetryAfter)
+	limits := newRateLimits(cfg)
 	mux.Handle("/api/", api.New(svc, cfg.Stall, logger))
-	mux.Handle("/fw/", shed.wrap(plain.New(svc, cfg.Stall, logger)))
-	mux.Handle("/device/", shed.wrap(native.New(svc, cfg.Stall, logger)))
+	mux.Handle("/fw/", limits.wrap(shed.wrap(plain.New(svc, cfg.Stall, logger)), plainDeviceKey))
+	mux.Handle("/device/", limits.wrap(shed.wrap(native.New(svc, cfg.Stall, logger)), nativeDeviceKey))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpkit.Text(w, http.StatusOK, "ok")
 	})
@@ -146,10 +167,11 @@ func (s *Server) logRequests(h http.Handler) http.Handler {
 	})
 }
 
-// Serve serves on ln until ctx is canceled, then shuts down gracefully:
-// it stops accepting, lets requests in flight finish within the grace
-// period, and closes what remains.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve serves on every listener in lns until ctx is canceled or one of
+// them fails, then shuts all of them down gracefully together: it stops
+// accepting, lets requests in flight finish within the grace period, and
+// closes what remains.
+func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeader,
@@ -157,26 +179,47 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// No ReadTimeout or WriteTimeout: both bound a whole request, which
 		// would cut a slow but progressing download. Handlers that move
 		// bodies extend per-piece deadlines instead (httpkit.ServeImage).
+		// TLS handshakes are bounded by ReadHeaderTimeout.
 		MaxHeaderBytes: 16 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 
+	var failed error
+	pending := len(lns)
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		failed = fmt.Errorf("serve: %w", err)
+		pending--
 	case <-ctx.Done():
+		s.log.Info("shutting down")
 	}
-	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = hs.Close()
 	}
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", serr)
+	for range pending {
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && failed == nil {
+			failed = fmt.Errorf("serve: %w", serr)
+		}
+	}
+	if failed != nil {
+		return failed
 	}
 	return err
+}
+
+// TLSListener wraps ln to serve TLS with cert. TLS 1.2 is the floor: older
+// versions have known breaks, and devices that cannot do 1.2 use the
+// plain listener, where release signatures protect them instead.
+func TLSListener(ln net.Listener, cert tls.Certificate) net.Listener {
+	return tls.NewListener(ln, &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+	})
 }
