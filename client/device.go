@@ -20,11 +20,31 @@ type Device struct {
 }
 
 // NewDevice returns a client that speaks for device id of product to the
-// server at baseURL. token is the product's enrollment key, or empty for a
-// public product. A nil hc means a new http.Client with no timeout; bound
+// server at baseURL. token is the device's token, or the enrollment key
+// for Enroll, or empty for a public product. A nil hc means a new http.Client with no timeout; bound
 // calls with their context.
 func NewDevice(baseURL, product, id, token string, hc *http.Client) *Device {
 	return &Device{c: newConn(baseURL, token, hc), product: product, id: id}
+}
+
+// Enroll registers the device with the product's enrollment key, which d
+// must have been made with, and returns its device token: a client made
+// with that token speaks for the device from then on. Enrolling again
+// revokes the tokens issued before.
+func (d *Device) Enroll(ctx context.Context) (string, error) {
+	in := struct {
+		ID string `json:"id"`
+	}{d.id}
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := d.c.doJSON(ctx, http.MethodPost, d.path("/enroll"), nil, in, &out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", fmt.Errorf("enroll %s: the server answered no token", d.id)
+	}
+	return out.Token, nil
 }
 
 // CheckInRequest is what a device tells the server when it checks in.

@@ -164,3 +164,15 @@ func (o *Operator) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 	err := o.c.doJSON(ctx, http.MethodGet, "/api/v1/audit", v, nil, &out)
 	return out.Entries, err
 }
+
+// RevokeDeviceCredentials revokes every credential of a product's device
+// and returns how many were valid; the device is refused until it enrolls
+// again. The server answers 404 (as an *Error) for an unknown device.
+func (o *Operator) RevokeDeviceCredentials(ctx context.Context, product, id string) (int, error) {
+	var out struct {
+		Revoked int `json:"revoked"`
+	}
+	path := productPath(product) + "/devices/" + url.PathEscape(id) + "/credentials"
+	err := o.c.doJSON(ctx, http.MethodDelete, path, nil, nil, &out)
+	return out.Revoked, err
+}

@@ -34,6 +34,11 @@ keeps and check-ins report. Anything else is refused, reported as failed
 with the reason, and nothing is installed or kept. Without --trust-key only
 size and SHA-256 are checked.
 
+For a product created with an enrollment key, --token takes that key: the
+agent enrolls once, keeps the device token it gets in DIR/device.json (mode
+0600) and sends only that token from then on. Delete the file to enroll
+again, for example after an operator ran "ferry device revoke".
+
 With --once it runs one cycle and exits with status
   0  the device is up to date, or was updated, verified and confirmed
   2  transient failure: the server was unreachable or answered 5xx, 408
@@ -63,7 +68,7 @@ func runAgent(ctx context.Context, e env) error {
 	fs.StringVar(&cfg.DeviceID, "device", "", "this device's `id` (required)")
 	fs.StringVar(&cfg.Version, "version", "", "running `version`; state.json wins once an update is installed")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`dir`ectory for state.json, firmware.bin and downloads (required)")
-	fs.StringVar(&cfg.Token, "token", "", "the product's enrollment key (env FERRY_DEVICE_TOKEN)")
+	fs.StringVar(&cfg.Token, "token", "", "the product's enrollment key, or a device token (env FERRY_DEVICE_TOKEN)")
 	fs.DurationVar(&cfg.PollMin, "poll-min", agent.DefaultPollMin, "shortest wait between check-ins")
 	var trustFiles []string
 	fs.Func("trust-key", "install only releases signed by the public key in `file` (repeatable)",
@@ -147,7 +152,8 @@ func refusalHint(err error, haveToken bool) string {
 	}
 	switch {
 	case ce.Status == http.StatusUnauthorized && haveToken:
-		return " (check the enrollment key in --token or FERRY_DEVICE_TOKEN)"
+		return " (check the enrollment key in --token or FERRY_DEVICE_TOKEN; if the device token in " +
+			"the state directory's device.json was revoked, delete that file to enroll again)"
 	case ce.Status == http.StatusUnauthorized:
 		return " (give the product's enrollment key with --token or FERRY_DEVICE_TOKEN)"
 	case ce.Status == http.StatusNotFound:

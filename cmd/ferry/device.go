@@ -13,6 +13,7 @@ func runDevice(ctx context.Context, e env) error {
 		{"list", "list devices", runDeviceList},
 		{"show", "show one device, its updates and its history", runDeviceShow},
 		{"set", "tag, pin, exclude or move a device", runDeviceSet},
+		{"revoke", "revoke a device's credentials until it enrolls again", runDeviceRevoke},
 	})
 }
 

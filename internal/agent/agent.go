@@ -66,7 +66,11 @@ type Config struct {
 	Server   string // base URL of the Ferry server
 	Product  string
 	DeviceID string
-	Token    string // enrollment key; empty for a public product
+	// Token is the product's enrollment key, or a device token it issued;
+	// empty for a public product. With an enrollment key the agent enrolls
+	// once and keeps its device token in the state directory (device.json),
+	// which wins over the key from then on.
+	Token string
 	// Version is the running version. It seeds state.json at the first
 	// check-in that succeeds, and replaces a state that was only seeded;
 	// once the agent has installed an update, state.json wins and a
@@ -88,14 +92,18 @@ type Config struct {
 // Agent runs update cycles for one device. Only one Agent may use a state
 // directory at a time.
 type Agent struct {
-	dev     *client.Device
-	product string
-	trust   []manifest.PublicKey
-	st      stateDir
-	seed    string
-	pollMin time.Duration
-	log     *slog.Logger
-	warned  bool // the ignored-Version warning was logged
+	dev *client.Device
+	// newDevice returns a client of this device with another credential;
+	// enrollKey is the key to enroll with until a device token is in use.
+	newDevice func(token string) *client.Device
+	enrollKey string
+	product   string
+	trust     []manifest.PublicKey
+	st        stateDir
+	seed      string
+	pollMin   time.Duration
+	log       *slog.Logger
+	warned    bool // the ignored-Version warning was logged
 
 	// Tuning, fixed by New; tests shrink them.
 	backoffMin   time.Duration
@@ -129,8 +137,13 @@ func New(cfg Config) (*Agent, error) {
 	if pollMin <= 0 {
 		pollMin = DefaultPollMin
 	}
+	newDevice := func(token string) *client.Device {
+		return client.NewDevice(cfg.Server, cfg.Product, cfg.DeviceID, token, cfg.HTTPClient)
+	}
 	return &Agent{
-		dev:          client.NewDevice(cfg.Server, cfg.Product, cfg.DeviceID, cfg.Token, cfg.HTTPClient),
+		dev:          newDevice(cfg.Token),
+		newDevice:    newDevice,
+		enrollKey:    enrollKeyOf(cfg.Token),
 		product:      cfg.Product,
 		trust:        cfg.TrustKeys,
 		st:           stateDir{dir: cfg.StateDir},
@@ -195,6 +208,9 @@ func nextBackoff(prev, lo time.Duration) time.Duration {
 // cycle checks in and applies an offered update. It returns the server's
 // poll hint from the last check-in that succeeded.
 func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
+	if err := a.credential(ctx); err != nil {
+		return 0, err
+	}
 	cur, unsaved, err := a.load()
 	if err != nil {
 		return 0, err

@@ -47,6 +47,8 @@ type fakeServer struct {
 	checkins      []checkinBody
 	reports       []reportBody
 	imageRequests []http.Header
+	auths         []string // the Authorization header of each check-in
+	enrolls       []string // the Authorization header of each enrollment
 }
 
 type checkinBody struct {
@@ -82,6 +84,7 @@ func newFakeServer(t testing.TB) *fakeServer {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /device/v1/p/checkin", fs.handleCheckIn)
+	mux.HandleFunc("POST /device/v1/p/enroll", fs.handleEnroll)
 	mux.HandleFunc("POST /device/v1/p/status", fs.handleStatus)
 	mux.HandleFunc("GET /device/v1/p/img/{sha}", fs.handleImage)
 	fs.srv = httptest.NewServer(mux)
@@ -110,6 +113,7 @@ func (fs *fakeServer) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fs.checkins = append(fs.checkins, in)
+	fs.auths = append(fs.auths, r.Header.Get("Authorization"))
 	fs.counters = append(fs.counters, counter.Counter)
 
 	w.Header().Set("Content-Type", "application/json")

@@ -12,6 +12,8 @@
 //	download.part  an image being downloaded; kept across restarts
 //	download.json  what download.part is: update id, version, size, SHA-256,
 //	               URL and the ETag to resume it with
+//	device.json    the device token got by enrolling with the product's
+//	               enrollment key (mode 0600); delete it to enroll again
 //
 // One cycle checks in, and when the server offers an update, downloads it
 // (resuming a kept part with Range and If-Range), verifies size and

@@ -55,26 +55,3 @@ func (s *Service) Product(ctx context.Context, name string) (Product, error) {
 func (s *Service) Products(ctx context.Context) ([]Product, error) {
 	return s.store.Products(ctx)
 }
-
-// AuthorizeDevice checks a device's credential against the product's access
-// mode and returns the product. Unknown products are ErrNotFound; a missing
-// or wrong key is ErrUnauthorized.
-func (s *Service) AuthorizeDevice(ctx context.Context, product, credential string) (Product, error) {
-	p, err := s.Product(ctx, product)
-	if err != nil {
-		return Product{}, err
-	}
-	switch p.Access {
-	case AccessPublic:
-		return p, nil
-	case AccessKey:
-		if credential == "" {
-			return Product{}, fmt.Errorf("%w: product %s needs its enrollment key", ErrUnauthorized, p.Name)
-		}
-		if !secretMatches(credential, p.KeyHash) {
-			return Product{}, fmt.Errorf("%w: wrong key for product %s", ErrUnauthorized, p.Name)
-		}
-		return p, nil
-	}
-	return Product{}, fmt.Errorf("product %s has unknown access mode %q", p.Name, p.Access)
-}

@@ -341,29 +341,6 @@ func TestReportErrors(t *testing.T) {
 	}
 }
 
-func TestAuthorizeDevice(t *testing.T) {
-	f := newFixture(t, core.Config{})
-	ctx := t.Context()
-	_, key, err := f.svc.CreateProduct(ctx, "private", core.AccessKey)
-	if err != nil || key == "" {
-		t.Fatalf("CreateProduct(key) = %q, %v", key, err)
-	}
-	if _, err := f.svc.AuthorizeDevice(ctx, "private", key); err != nil {
-		t.Errorf("AuthorizeDevice(right key) = %v", err)
-	}
-	for _, cred := range []string{"", "wrong", key + "x"} {
-		if _, err := f.svc.AuthorizeDevice(ctx, "private", cred); !errors.Is(err, core.ErrUnauthorized) {
-			t.Errorf("AuthorizeDevice(%q) = %v, want ErrUnauthorized", cred, err)
-		}
-	}
-	if _, err := f.svc.AuthorizeDevice(ctx, "sensor", ""); err != nil {
-		t.Errorf("AuthorizeDevice(public) = %v", err)
-	}
-	if _, err := f.svc.AuthorizeDevice(ctx, "nope", ""); !errors.Is(err, core.ErrNotFound) {
-		t.Errorf("AuthorizeDevice(unknown) = %v, want ErrNotFound", err)
-	}
-}
-
 func TestBytesAndLastSeenAreBatched(t *testing.T) {
 	f := newFixture(t, core.Config{FlushInterval: time.Hour})
 	f.publish(t, "1.0.0")

@@ -165,6 +165,17 @@ type Store interface {
 	// TouchTokens applies batched last-use times: each token's LastUsedAt
 	// moves forward to at least the given time. Unknown IDs are ignored.
 	TouchTokens(ctx context.Context, used map[int64]time.Time) error
+
+	// CreateDeviceCredential inserts c and sets c.ID. ErrConflict if its
+	// secret hash exists; ErrNotFound if its device does not.
+	CreateDeviceCredential(ctx context.Context, c *DeviceCredential) error
+	// DeviceCredentialByHash returns the credential whose secret hashes to
+	// hash, revoked or not, with its device's product ID and name.
+	DeviceCredentialByHash(ctx context.Context, hash string) (DeviceCredential, error)
+	// RevokeDeviceCredentials sets RevokedAt to at on the device's valid
+	// credentials of that kind, or of every kind when kind is empty, and
+	// returns how many it revoked. An unknown device revokes nothing.
+	RevokeDeviceCredentials(ctx context.Context, deviceID int64, kind string, at time.Time) (int, error)
 }
 
 // Touch is a batched hot-path write for one device.

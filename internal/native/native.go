@@ -38,6 +38,7 @@ type Handler struct {
 // before its connection is closed.
 func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	h := &Handler{svc: svc, log: logger.With("component", "native"), stall: stall, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /device/v1/{product}/enroll", h.handleEnroll)
 	h.mux.HandleFunc("POST /device/v1/{product}/checkin", h.handleCheckIn)
 	h.mux.HandleFunc("GET /device/v1/{product}/img/{sha256}", h.handleImage)
 	h.mux.HandleFunc("POST /device/v1/{product}/status", h.handleStatus)
@@ -53,8 +54,49 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.JSONError(w, status, msg)
 }
 
-func (h *Handler) product(r *http.Request) (core.Product, error) {
-	return h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+// product authorizes r and returns its product and the device it is
+// about: named, which for a key product may only repeat the device its
+// token belongs to, else that device. Empty for an anonymous request to a
+// public product.
+func (h *Handler) product(r *http.Request, named string) (core.Product, string, error) {
+	p, bound, err := h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+	if err != nil {
+		return core.Product{}, "", err
+	}
+	if named == "" {
+		return p, bound, nil
+	}
+	if err := core.SameDevice(bound, named); err != nil {
+		return core.Product{}, "", err
+	}
+	return p, named, nil
+}
+
+type enrollRequest struct {
+	ID string `json:"id"`
+}
+
+type enrollResponse struct {
+	Token string `json:"token"`
+}
+
+// handleEnroll registers a device of a key product with the product's
+// enrollment key and answers the device token it uses from then on.
+func (h *Handler) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req enrollRequest
+	if err := h.decode(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+
+	tok, err := h.svc.Enroll(r.Context(), r.PathValue("product"), httpkit.Credential(r), req.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+
+	w.Header().Set("Cache-Control", "no-store")
+	httpkit.JSON(w, http.StatusCreated, enrollResponse{Token: tok})
 }
 
 // decode reads a bounded JSON body, cutting a sender that stalls. Unknown
@@ -133,11 +175,12 @@ func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p, err := h.product(r)
+	p, dev, err := h.product(r, req.ID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	req.ID = dev
 
 	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{
 		Device: req.ID, Version: req.Version, ImageSHA256: req.SHA256, Counter: req.Counter,
@@ -167,7 +210,7 @@ func ImageURL(product, sha256 string) string {
 }
 
 func (h *Handler) handleImage(w http.ResponseWriter, r *http.Request) {
-	p, err := h.product(r)
+	p, id, err := h.product(r, r.URL.Query().Get("id"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -178,7 +221,7 @@ func (h *Handler) handleImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var devID int64
-	if id := r.URL.Query().Get("id"); id != "" {
+	if id != "" {
 		if devID, err = h.svc.DeviceRowID(r.Context(), p, id); err != nil {
 			h.fail(w, r, err)
 			return
@@ -219,11 +262,12 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p, err := h.product(r)
+	p, dev, err := h.product(r, req.ID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	req.ID = dev
 	if req.Update < 0 {
 		h.fail(w, r, fmt.Errorf("%w: update id %d is negative", core.ErrInvalid, req.Update))
 		return

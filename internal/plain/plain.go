@@ -35,6 +35,13 @@ type Handler struct {
 // before its connection is closed.
 func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	h := &Handler{svc: svc, log: logger.With("component", "plain"), stall: stall, mux: http.NewServeMux()}
+	h.mux.HandleFunc("HEAD /fw/{product}/enroll", func(w http.ResponseWriter, r *http.Request) {
+		// Enrolling issues a token and revokes the old ones; HEAD must
+		// change nothing.
+		w.Header().Set("Allow", "GET")
+		httpkit.Text(w, http.StatusMethodNotAllowed, "enroll takes GET")
+	})
+	h.mux.HandleFunc("GET /fw/{product}/enroll", h.handleEnroll)
 	h.mux.HandleFunc("GET /fw/{product}/version", h.handleVersion)
 	h.mux.HandleFunc("GET /fw/{product}/bin", h.handleBin)
 	h.mux.HandleFunc("GET /fw/{product}/hash", h.digest(func(r core.Release) string {
@@ -65,20 +72,46 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.Text(w, status, msg)
 }
 
-func (h *Handler) product(r *http.Request) (core.Product, error) {
-	return h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+// product authorizes r and returns its product and the device it is
+// about: named, which for a key product may only repeat the device its
+// token belongs to, else that device. Empty for an anonymous request to a
+// public product.
+func (h *Handler) product(r *http.Request, named string) (core.Product, string, error) {
+	p, bound, err := h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+	if err != nil {
+		return core.Product{}, "", err
+	}
+	if named == "" {
+		return p, bound, nil
+	}
+	if err := core.SameDevice(bound, named); err != nil {
+		return core.Product{}, "", err
+	}
+	return p, named, nil
+}
+
+// handleEnroll registers the device parameter with the enrollment key in
+// token and answers its device token. The answer must not be cached.
+func (h *Handler) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	tok, err := h.svc.Enroll(r.Context(), r.PathValue("product"), httpkit.Credential(r), q.Get("device"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpkit.Text(w, http.StatusOK, tok)
 }
 
 // handleVersion is the check-in: with a device ID it records the device and
 // lets the core decide; without one it answers like a static file.
 func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
-	p, err := h.product(r)
+	q := r.URL.Query()
+	p, device, err := h.product(r, q.Get("device"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	device := q.Get("device")
 	if device != "" && r.Method == http.MethodHead {
 		// HEAD must not record a check-in: answer the length of what a GET
 		// would answer now, without deciding anything new.
@@ -124,9 +157,9 @@ func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 // target returns the release a request is about: the device's, when it
-// names itself, else the default channel's.
-func (h *Handler) target(ctx context.Context, p core.Product, r *http.Request) (core.Release, core.Device, error) {
-	if device := r.URL.Query().Get("device"); device != "" {
+// is about one, else the default channel's.
+func (h *Handler) target(ctx context.Context, p core.Product, device string) (core.Release, core.Device, error) {
+	if device != "" {
 		return h.svc.Target(ctx, p, device)
 	}
 	rel, err := h.svc.ChannelRelease(ctx, p, core.DefaultChannel)
@@ -134,12 +167,12 @@ func (h *Handler) target(ctx context.Context, p core.Product, r *http.Request) (
 }
 
 func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
-	p, err := h.product(r)
+	p, device, err := h.product(r, r.URL.Query().Get("device"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	rel, dev, err := h.target(r.Context(), p, r)
+	rel, dev, err := h.target(r.Context(), p, device)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -166,12 +199,12 @@ func ETag(r core.Release) string { return `"` + r.SHA256[:16] + `"` }
 
 func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.product(r)
+		p, device, err := h.product(r, r.URL.Query().Get("device"))
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		rel, _, err := h.target(r.Context(), p, r)
+		rel, _, err := h.target(r.Context(), p, device)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -185,12 +218,12 @@ func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 // release has neither, and a device that wants one must not install it.
 func (h *Handler) signed(contentType, what string, pick func(core.Release) []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.product(r)
+		p, device, err := h.product(r, r.URL.Query().Get("device"))
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		rel, _, err := h.target(r.Context(), p, r)
+		rel, _, err := h.target(r.Context(), p, device)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -217,13 +250,13 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fmt.Errorf("%w: status form: %w", core.ErrInvalid, err))
 		return
 	}
-	p, err := h.product(r)
+	p, device, err := h.product(r, r.Form.Get("device"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 
-	in := core.Report{Device: r.Form.Get("device"), State: r.Form.Get("state"), Detail: r.Form.Get("detail"),
+	in := core.Report{Device: device, State: r.Form.Get("state"), Detail: r.Form.Get("detail"),
 		Protocol: Protocol}
 	if in.Device == "" {
 		h.fail(w, r, fmt.Errorf("%w: status needs the device parameter", core.ErrInvalid))

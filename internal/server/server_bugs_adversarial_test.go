@@ -140,8 +140,9 @@ func TestAdversarialZeroSuffixRangeIs416(t *testing.T) {
 func TestAdversarialBearerSchemeIsCaseInsensitive(t *testing.T) {
 	e := newEnv(t, 0, nil)
 	e.push(t, "private", "1.0.0", testImage(1000, 1))
+	dev := e.enroll(t, "d1")
 	for _, scheme := range []string{"bearer", "BEARER"} {
-		if r := get(t, e.url+"/fw/private/version", "Authorization", scheme+" "+e.key); r.StatusCode != 200 {
+		if r := get(t, e.url+"/fw/private/version", "Authorization", scheme+" "+dev); r.StatusCode != 200 {
 			t.Errorf("Authorization: %s KEY = %d %s, want 200", scheme, r.StatusCode, r.body)
 		}
 		if r := get(t, e.url+"/api/v1/products", "Authorization", scheme+" "+e.token); r.StatusCode != 200 {

@@ -303,9 +303,10 @@ func TestNativeProtocol(t *testing.T) {
 	e.push(t, "private", "1.0.0", testImage(3000, 1))
 	img := testImage(4000, 2)
 	e.push(t, "private", "1.1.0", img)
+	tok := e.enroll(t, "n1")
 	post := func(path, body string) response {
 		req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+e.key)
+		req.Header.Set("Authorization", "Bearer "+tok)
 		return do(t, req)
 	}
 
@@ -331,7 +332,7 @@ func TestNativeProtocol(t *testing.T) {
 	if g := get(t, e.url+resp.Update.URL); g.StatusCode != 401 {
 		t.Errorf("image without key = %d, want 401", g.StatusCode)
 	}
-	g := get(t, e.url+resp.Update.URL, "Authorization", "Bearer "+e.key)
+	g := get(t, e.url+resp.Update.URL, "Authorization", "Bearer "+tok)
 	if !bytes.Equal(g.body, img) || !strings.Contains(g.Header.Get("Cache-Control"), "immutable") {
 		t.Errorf("image = %d bytes, Cache-Control %q", len(g.body), g.Header.Get("Cache-Control"))
 	}

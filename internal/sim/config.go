@@ -27,7 +27,8 @@ type Config struct {
 	// Server is the base URL of the Ferry server.
 	Server  string
 	Product string
-	// Token is the product's enrollment key; empty for a public product.
+	// Token is the product's enrollment key, which each device enrolls
+	// with before its first check-in; empty for a public product.
 	Token string
 	// Devices is the fleet size; device ids are Prefix followed by a
 	// 1-based number of at least five digits (sim-00001).

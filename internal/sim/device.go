@@ -38,11 +38,13 @@ const (
 // device is one simulated board. All but phase and version belong to the
 // goroutine that runs it.
 type device struct {
-	id     string
-	plain  bool
-	act    Behaviour
-	native *client.Device // nil for plain devices
-	link   *rate.Limiter  // nil for an unlimited link
+	id       string
+	plain    bool
+	act      Behaviour
+	native   *client.Device // nil for plain devices
+	token    string         // the device token, or Config.Token until enrolled
+	enrolled bool           // enrolling was tried
+	link     *rate.Limiter  // nil for an unlimited link
 
 	open     bool    // working on an offer whose outcome the server has not seen
 	offerKey string  // which offer: its update id (native) or version (plain)

@@ -198,8 +198,8 @@ func (s *Sim) plainRequest(ctx context.Context, d *device, name string, q url.Va
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
 	return req, nil
 }

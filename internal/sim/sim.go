@@ -62,7 +62,8 @@ func New(cfg Config) (*Sim, error) {
 	s.devices = make([]*device, cfg.Devices)
 	for i := range s.devices {
 		id := deviceID(cfg.Prefix, i+1)
-		d := &device{id: id, plain: Plain(cfg, id), act: BehaviourOf(cfg, id), link: newLink(cfg.Link)}
+		d := &device{id: id, plain: Plain(cfg, id), act: BehaviourOf(cfg, id), link: newLink(cfg.Link),
+			token: cfg.Token}
 		if !d.plain {
 			d.native = client.NewDevice(cfg.Server, cfg.Product, id, cfg.Token, s.hc)
 		}
@@ -111,6 +112,7 @@ func (s *Sim) runDevice(ctx context.Context, d *device, wait time.Duration) {
 		if !sleep(ctx, wait) {
 			return
 		}
+		s.enroll(ctx, d)
 		var silent bool
 		if d.plain {
 			wait, silent = s.plainCycle(ctx, d)
@@ -191,4 +193,29 @@ func (s *Sim) latestText() string {
 		return v.Text
 	}
 	return ""
+}
+
+// enroll swaps the enrollment key a device was given for its own device
+// token before its first cycle, trying once; plain devices enroll through the
+// native protocol too. A product that refuses (a public one, or a wrong
+// key) leaves the key in place, and the cycles count how the server
+// answers it.
+func (s *Sim) enroll(ctx context.Context, d *device) {
+	if s.cfg.Token == "" || d.enrolled {
+		return
+	}
+	d.enrolled = true
+	var tok string
+	err := s.call(ctx, func() error {
+		var err error
+		tok, err = client.NewDevice(s.cfg.Server, s.cfg.Product, d.id, s.cfg.Token, s.hc).Enroll(ctx)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	d.token = tok
+	if !d.plain {
+		d.native = client.NewDevice(s.cfg.Server, s.cfg.Product, d.id, tok, s.hc)
+	}
 }

@@ -276,14 +276,14 @@ func TestKeyProductAndSlowLink(t *testing.T) {
 		t.Errorf("Run = %+v, want settled with 6 devices on 1.1.0 and no errors", r)
 	}
 
-	// A wrong key gets every device turned away; the run ends on its
-	// duration because nothing is ever offered.
+	// A wrong key fails enrollment, and every device is turned away; the
+	// run ends on its duration because nothing is ever offered.
 	cfg.Token, cfg.Prefix, cfg.Duration = "wrong", "w-", 300*time.Millisecond
 	r = run(t, cfg)
 	if r.Ended != "duration reached" || r.Offers != 0 || r.Errors["401"] == 0 || len(r.Errors) != 1 {
 		t.Errorf("Run with a wrong key = %+v, want only 401 errors and no offers", r)
 	}
-	if s := r.ErrorSamples["401"]; !strings.Contains(s, "wrong key") {
+	if s := r.ErrorSamples["401"]; !strings.Contains(s, "unknown device token") {
 		t.Errorf("Run with a wrong key: first 401 says %q, want the server's reason", s)
 	}
 }
