@@ -37,6 +37,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"ListTokens", testListTokens},
 		{"RevokeToken", testRevokeToken},
 		{"TouchTokens", testTouchTokens},
+		{"DeviceCredentials", testDeviceCredentials},
 		{"DeviceCreate", testDeviceCreate},
 		{"DevicesNamed", testDevicesNamed},
 		{"SaveDevice", testSaveDevice},
