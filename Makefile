@@ -52,6 +52,8 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParsePhases$$' -fuzztime=$(FUZZTIME) ./internal/core
 	go test -run='^$$' -fuzz='^FuzzValidateNames$$' -fuzztime=$(FUZZTIME) ./internal/core
 	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./manifest
+	go test -run='^$$' -fuzz='^FuzzDecodePublicKey$$' -fuzztime=$(FUZZTIME) ./manifest
+	go test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./manifest
 
 test: check
 
