@@ -21,6 +21,8 @@ type conn struct {
 	base  string // scheme://host[:port][/prefix], without a trailing slash
 	token string
 	hc    *http.Client
+	// signer, when set, signs every request with the device's key.
+	signer *signer
 }
 
 func newConn(baseURL, token string, hc *http.Client) conn {
@@ -47,6 +49,11 @@ func (c conn) newRequest(
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.signer != nil {
+		if err := c.signer.sign(req); err != nil {
+			return nil, err
+		}
 	}
 	return req, nil
 }

@@ -21,10 +21,15 @@ type Device struct {
 
 // NewDevice returns a client that speaks for device id of product to the
 // server at baseURL. token is the device's token, or the enrollment key
-// for Enroll, or empty for a public product. A nil hc means a new http.Client with no timeout; bound
-// calls with their context.
-func NewDevice(baseURL, product, id, token string, hc *http.Client) *Device {
-	return &Device{c: newConn(baseURL, token, hc), product: product, id: id}
+// for Enroll, or empty for a public or p256 product. A nil hc means a new
+// http.Client with no timeout; bound calls with their context. Options
+// such as WithDeviceKey apply in order.
+func NewDevice(baseURL, product, id, token string, hc *http.Client, opts ...DeviceOption) *Device {
+	d := &Device{c: newConn(baseURL, token, hc), product: product, id: id}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
 }
 
 // Enroll registers the device with the product's enrollment key, which d
@@ -239,6 +244,11 @@ func (d *Device) downloadRequest(
 	}
 	if same && d.c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+d.c.token)
+	}
+	if same && d.c.signer != nil {
+		if err := d.c.signer.sign(req); err != nil {
+			return nil, err
+		}
 	}
 
 	if offset > 0 {

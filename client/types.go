@@ -8,6 +8,9 @@ const (
 	AccessPublic = "public"
 	// AccessKey requires the product's enrollment key on every device request.
 	AccessKey = "key"
+	// AccessP256 requires every device request to be signed with the
+	// device's own P-256 key (WithDeviceKey, Operator.AddDeviceKey).
+	AccessP256 = "p256"
 )
 
 // Update states, as devices report them and the operator API shows them.

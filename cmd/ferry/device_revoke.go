@@ -8,9 +8,10 @@ import (
 const deviceRevokeUsage = `
 Usage: ferry device revoke --product P [flags] ID
 
-Revokes every credential of a device of a key product: its device tokens
+Revokes every credential of a device: the device tokens of a key product
 are refused from now on, until the device enrolls again with the product's
-enrollment key. Use it for a device that was lost, stolen or retired.
+enrollment key; the keys of a p256 product, until an operator adds a new
+one. Use it for a device that was lost, stolen or retired.
 
 Example:
   ferry device revoke --product mkr-gsm-sensor 358273091234567

@@ -16,28 +16,37 @@ func runProduct(ctx context.Context, e env) error {
 }
 
 const productCreateUsage = `
-Usage: ferry product create NAME [--public] [flags]
+Usage: ferry product create NAME [--public | --p256] [flags]
 
-Creates a product. Unless it is --public, devices need the product's
-enrollment key on every request; the key is printed once, here, and the
-server cannot show it again.
+Creates a product. By default devices enroll with the product's enrollment
+key, printed once, here (the server cannot show it again), and then use
+the device token enrolling returns. --public lets any device fetch
+firmware; --p256 makes each device sign its requests with its own P-256
+key, registered with 'ferry device key add'.
 
 Example:
   ferry product create mkr-gsm-sensor
   ferry product create demo-board --public
+  ferry product create meter --p256
 `
 
 func runProductCreate(ctx context.Context, e env) error {
 	c := newOpCmd(e, "product create", productCreateUsage, "NAME")
 	public := c.fs.Bool("public", false, "let any device fetch firmware without a key")
+	p256 := c.fs.Bool("p256", false, "make devices sign requests with their own P-256 keys")
 	args, op, err := c.connect()
 	if err != nil {
 		return err
 	}
 
 	access := client.AccessKey
-	if *public {
+	switch {
+	case *public && *p256:
+		return fmt.Errorf("%s: --public and --p256 exclude each other", c.name)
+	case *public:
 		access = client.AccessPublic
+	case *p256:
+		access = client.AccessP256
 	}
 	p, err := op.CreateProduct(ctx, args[0], access)
 	if err != nil {

@@ -48,6 +48,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/devices/{device}", h.handleGetDevice)
 	m.HandleFunc("PATCH /api/v1/products/{product}/devices/{device}", h.handleConfigureDevice)
 	m.HandleFunc("DELETE /api/v1/products/{product}/devices/{device}/credentials", h.handleRevokeCredentials)
+	m.HandleFunc("POST /api/v1/products/{product}/devices/{device}/keys", h.handleAddDeviceKey)
 	m.HandleFunc("PUT /api/v1/products/{product}/webhook", h.handleSetWebhook)
 	m.HandleFunc("DELETE /api/v1/products/{product}/webhook", h.handleRemoveWebhook)
 	m.HandleFunc("GET /api/v1/products/{product}/webhook/deliveries", h.handleListDeliveries)

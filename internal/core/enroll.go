@@ -21,8 +21,10 @@ type DeviceCredential struct {
 	DeviceName string
 	Kind       string
 	SecretHash string
-	CreatedAt  time.Time
-	RevokedAt  time.Time
+	// PublicKey is the raw X‖Y key of a CredentialP256.
+	PublicKey []byte
+	CreatedAt time.Time
+	RevokedAt time.Time
 }
 
 // AuthorizeDevice checks a device request's credential against the
@@ -45,6 +47,9 @@ func (s *Service) AuthorizeDevice(ctx context.Context, product, credential strin
 			return Product{}, "", err
 		}
 		return p, name, nil
+	case AccessP256:
+		return Product{}, "", fmt.Errorf("%w: product %s needs requests signed with the device's P-256 key",
+			ErrUnauthorized, p.Name)
 	}
 	return Product{}, "", fmt.Errorf("product %s has unknown access mode %q", p.Name, p.Access)
 }
@@ -85,7 +90,7 @@ func SameDevice(bound, named string) error {
 	if bound == "" || bound == named {
 		return nil
 	}
-	return fmt.Errorf("%w: this device token belongs to device %s, not %s",
+	return fmt.Errorf("%w: this device credential belongs to device %s, not %s",
 		ErrForbidden, bound, truncate(named, 128))
 }
 
@@ -100,7 +105,7 @@ func (s *Service) Enroll(ctx context.Context, product, key, id string) (string, 
 		return "", err
 	}
 	if p.Access != AccessKey {
-		return "", fmt.Errorf("%w: product %s is public: its devices need no enrollment", ErrState, p.Name)
+		return "", fmt.Errorf("%w: product %s has %s access: its devices do not enroll", ErrState, p.Name, p.Access)
 	}
 	if key == "" || !secretMatches(key, p.KeyHash) {
 		return "", fmt.Errorf("%w: enrolling needs the enrollment key of product %s", ErrUnauthorized, p.Name)

@@ -16,11 +16,12 @@ func (s *Service) CreateProduct(ctx context.Context, name string, access Access)
 	p := Product{Name: name, Access: access, CreatedAt: s.now()}
 	var key string
 	switch access {
-	case AccessPublic:
+	case AccessPublic, AccessP256:
 	case AccessKey:
 		key, p.KeyHash = newSecret("fek_")
 	default:
-		return Product{}, "", fmt.Errorf("%w: access %q: want public or key", ErrInvalid, truncate(string(access), 20))
+		return Product{}, "", fmt.Errorf("%w: access %q: want public, key or p256",
+			ErrInvalid, truncate(string(access), 20))
 	}
 
 	err := s.store.Tx(ctx, func(tx Store) error {

@@ -95,6 +95,9 @@ type Service struct {
 	stop      chan struct{}
 	done      chan struct{}
 
+	// replays holds the signed requests accepted within the window.
+	replays replaySet
+
 	// queued is set when a transaction queued a webhook delivery.
 	queued atomic.Bool
 }

@@ -176,6 +176,10 @@ type Store interface {
 	// credentials of that kind, or of every kind when kind is empty, and
 	// returns how many it revoked. An unknown device revokes nothing.
 	RevokeDeviceCredentials(ctx context.Context, deviceID int64, kind string, at time.Time) (int, error)
+	// DeviceKeys returns the valid CredentialP256 credentials of product
+	// productID's device name, oldest first; none (and no error) when the
+	// device or its keys do not exist.
+	DeviceKeys(ctx context.Context, productID int64, name string) ([]DeviceCredential, error)
 }
 
 // Touch is a batched hot-path write for one device.

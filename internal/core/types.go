@@ -12,6 +12,10 @@ const (
 	AccessPublic Access = "public"
 	// AccessKey requires the product's enrollment key on every device request.
 	AccessKey Access = "key"
+	// AccessP256 requires every device request to be signed with the
+	// device's own P-256 key, registered beforehand by an operator (see
+	// AuthorizeSigned).
+	AccessP256 Access = "p256"
 )
 
 // Product is a kind of device that runs one firmware line.

@@ -5,6 +5,7 @@
 package native
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,12 +55,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.JSONError(w, status, msg)
 }
 
-// product authorizes r and returns its product and the device it is
-// about: named, which for a key product may only repeat the device its
-// token belongs to, else that device. Empty for an anonymous request to a
-// public product.
-func (h *Handler) product(r *http.Request, named string) (core.Product, string, error) {
-	p, bound, err := h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+// product authorizes r, whose body hashes to body, and returns its
+// product and the device it is about: named, which for a key or p256
+// product may only repeat the device its credential belongs to, else that
+// device. Empty for an anonymous request to a public product.
+func (h *Handler) product(r *http.Request, named string, body [32]byte) (core.Product, string, error) {
+	p, bound, err := httpkit.AuthorizeDevice(h.svc, r, body)
 	if err != nil {
 		return core.Product{}, "", err
 	}
@@ -84,7 +85,7 @@ type enrollResponse struct {
 // enrollment key and answers the device token it uses from then on.
 func (h *Handler) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	var req enrollRequest
-	if err := h.decode(w, r, &req); err != nil {
+	if _, err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -99,22 +100,26 @@ func (h *Handler) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	httpkit.JSON(w, http.StatusCreated, enrollResponse{Token: tok})
 }
 
-// decode reads a bounded JSON body, cutting a sender that stalls. Unknown
+// decode reads a bounded JSON body, cutting a sender that stalls, and
+// returns the SHA-256 of the body, which a signed request signs. Unknown
 // fields are ignored so newer devices can talk to older servers.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxBody)
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) ([32]byte, error) {
+	// The hash sees every byte the decoder reads; when decoding succeeds
+	// the decoder has read up to EOF, so the hash covers the whole body.
+	sum := sha256.New()
+	body := io.TeeReader(http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxBody), sum)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			return [32]byte{}, err
 		}
-		return fmt.Errorf("%w: body is not the expected JSON: %s", core.ErrInvalid, jsonProblem(err))
+		return [32]byte{}, fmt.Errorf("%w: body is not the expected JSON: %s", core.ErrInvalid, jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: body has data after the JSON object", core.ErrInvalid)
+		return [32]byte{}, fmt.Errorf("%w: body has data after the JSON object", core.ErrInvalid)
 	}
-	return nil
+	return [32]byte(sum.Sum(nil)), nil
 }
 
 // jsonProblem describes a decoding error in a few words. The decoder's own
@@ -171,11 +176,12 @@ type checkInResponse struct {
 
 func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 	var req checkInRequest
-	if err := h.decode(w, r, &req); err != nil {
+	body, err := h.decode(w, r, &req)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	p, dev, err := h.product(r, req.ID)
+	p, dev, err := h.product(r, req.ID, body)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -210,7 +216,7 @@ func ImageURL(product, sha256 string) string {
 }
 
 func (h *Handler) handleImage(w http.ResponseWriter, r *http.Request) {
-	p, id, err := h.product(r, r.URL.Query().Get("id"))
+	p, id, err := h.product(r, r.URL.Query().Get("id"), httpkit.EmptyBody)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -258,11 +264,12 @@ type statusRequest struct {
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 	var req statusRequest
-	if err := h.decode(w, r, &req); err != nil {
+	body, err := h.decode(w, r, &req)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	p, dev, err := h.product(r, req.ID)
+	p, dev, err := h.product(r, req.ID, body)
 	if err != nil {
 		h.fail(w, r, err)
 		return

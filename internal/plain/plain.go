@@ -6,8 +6,11 @@
 package plain
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -72,12 +75,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.Text(w, status, msg)
 }
 
-// product authorizes r and returns its product and the device it is
-// about: named, which for a key product may only repeat the device its
-// token belongs to, else that device. Empty for an anonymous request to a
-// public product.
-func (h *Handler) product(r *http.Request, named string) (core.Product, string, error) {
-	p, bound, err := h.svc.AuthorizeDevice(r.Context(), r.PathValue("product"), httpkit.Credential(r))
+// product authorizes r, whose body hashes to body, and returns its
+// product and the device it is about: named, which for a key or p256
+// product may only repeat the device its credential belongs to, else that
+// device. Empty for an anonymous request to a public product.
+func (h *Handler) product(r *http.Request, named string, body [32]byte) (core.Product, string, error) {
+	p, bound, err := httpkit.AuthorizeDevice(h.svc, r, body)
 	if err != nil {
 		return core.Product{}, "", err
 	}
@@ -107,7 +110,7 @@ func (h *Handler) handleEnroll(w http.ResponseWriter, r *http.Request) {
 // lets the core decide; without one it answers like a static file.
 func (h *Handler) handleVersion(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p, device, err := h.product(r, q.Get("device"))
+	p, device, err := h.product(r, q.Get("device"), httpkit.EmptyBody)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -167,7 +170,7 @@ func (h *Handler) target(ctx context.Context, p core.Product, device string) (co
 }
 
 func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
-	p, device, err := h.product(r, r.URL.Query().Get("device"))
+	p, device, err := h.product(r, r.URL.Query().Get("device"), httpkit.EmptyBody)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -199,7 +202,7 @@ func ETag(r core.Release) string { return `"` + r.SHA256[:16] + `"` }
 
 func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, device, err := h.product(r, r.URL.Query().Get("device"))
+		p, device, err := h.product(r, r.URL.Query().Get("device"), httpkit.EmptyBody)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -218,7 +221,7 @@ func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 // release has neither, and a device that wants one must not install it.
 func (h *Handler) signed(contentType, what string, pick func(core.Release) []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, device, err := h.product(r, r.URL.Query().Get("device"))
+		p, device, err := h.product(r, r.URL.Query().Get("device"), httpkit.EmptyBody)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -245,12 +248,19 @@ func (h *Handler) signed(contentType, what string, pick func(core.Release) []byt
 }
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxForm)
+	// The form is read whole first so that a signed request's body hash
+	// covers exactly the bytes parsed.
+	b, err := io.ReadAll(http.MaxBytesReader(w, httpkit.StallReader(w, r, h.stall), maxForm))
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("%w: status form: %w", core.ErrInvalid, err))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, fmt.Errorf("%w: status form: %w", core.ErrInvalid, err))
 		return
 	}
-	p, device, err := h.product(r, r.Form.Get("device"))
+	p, device, err := h.product(r, r.Form.Get("device"), sha256.Sum256(b))
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -53,4 +53,25 @@ func testDeviceCredentials(t *testing.T, s core.Store) {
 	if got, _ := s.DeviceCredentialByHash(ctx, fakeSHA256("c")); !got.RevokedAt.IsZero() {
 		t.Errorf("d2's credential was revoked with d1's: RevokedAt %v", got.RevokedAt)
 	}
+
+	// Keys: only the device's valid p256 credentials, with their bytes.
+	key := core.DeviceCredential{DeviceID: d2.ID, Kind: core.CredentialP256, PublicKey: []byte{1, 2, 3},
+		CreatedAt: at(4)}
+	if err := s.CreateDeviceCredential(ctx, &key); err != nil {
+		t.Fatalf("CreateDeviceCredential(p256) = %v", err)
+	}
+	keys, err := s.DeviceKeys(ctx, p.ID, "d2")
+	if err != nil || len(keys) != 1 || keys[0].ID != key.ID || string(keys[0].PublicKey) != "\x01\x02\x03" ||
+		keys[0].DeviceName != "d2" || keys[0].ProductID != p.ID || !keys[0].CreatedAt.Equal(at(4)) {
+		t.Errorf("DeviceKeys(d2) = %+v, %v, want the one p256 key", keys, err)
+	}
+	if keys, err := s.DeviceKeys(ctx, p.ID, "nobody"); err != nil || len(keys) != 0 {
+		t.Errorf("DeviceKeys(unknown device) = %+v, %v, want none, nil", keys, err)
+	}
+	if _, err := s.RevokeDeviceCredentials(ctx, d2.ID, "", at(5)); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := s.DeviceKeys(ctx, p.ID, "d2"); err != nil || len(keys) != 0 {
+		t.Errorf("DeviceKeys(d2) after revocation = %+v, %v, want none, nil", keys, err)
+	}
 }

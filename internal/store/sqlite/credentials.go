@@ -14,8 +14,9 @@ import (
 // CreateDeviceCredential implements core.Store.
 func (s *Store) CreateDeviceCredential(ctx context.Context, c *core.DeviceCredential) error {
 	err := s.q.QueryRowContext(ctx, `INSERT INTO device_credentials
-		(device_id, kind, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		c.DeviceID, c.Kind, c.SecretHash, millis(c.CreatedAt), millis(c.RevokedAt)).Scan(&c.ID)
+		(device_id, kind, secret_hash, public_key, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)
+		RETURNING id`,
+		c.DeviceID, c.Kind, c.SecretHash, blob(c.PublicKey), millis(c.CreatedAt), millis(c.RevokedAt)).Scan(&c.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create %s credential of device %d", c.Kind, c.DeviceID))
 	}
@@ -52,4 +53,33 @@ func (s *Store) RevokeDeviceCredentials(ctx context.Context, deviceID int64, kin
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	return int(n), nil
+}
+
+// DeviceKeys implements core.Store.
+func (s *Store) DeviceKeys(ctx context.Context, productID int64, name string) ([]core.DeviceCredential, error) {
+	op := fmt.Sprintf("keys of device %s of product %d", name, productID)
+	rows, err := s.q.QueryContext(ctx, `SELECT c.id, c.device_id, d.product_id, d.name, c.kind,
+		c.public_key, c.created_at
+		FROM device_credentials c JOIN devices d ON d.id = c.device_id
+		WHERE d.product_id = ? AND d.name = ? AND c.kind = ? AND c.revoked_at = 0
+		ORDER BY c.id`, productID, name, core.CredentialP256)
+	if err != nil {
+		return nil, wrapErr(err, op)
+	}
+	defer rows.Close()
+	var out []core.DeviceCredential
+	for rows.Next() {
+		var c core.DeviceCredential
+		var created int64
+		if err := rows.Scan(&c.ID, &c.DeviceID, &c.ProductID, &c.DeviceName, &c.Kind, &c.PublicKey,
+			&created); err != nil {
+			return nil, wrapErr(err, op)
+		}
+		c.CreatedAt = fromMillis(created)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(err, op)
+	}
+	return out, nil
 }
