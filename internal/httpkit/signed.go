@@ -16,15 +16,31 @@ var EmptyBody = sha256.Sum256(nil)
 // a request signed under package reqsign's scheme (headers first, else
 // query parameters) goes to core.Service.AuthorizeSigned, any other to
 // core.Service.AuthorizeDevice with its token. body is the SHA-256 of the
-// body exactly as read, EmptyBody for none. It returns the product and
-// the device the credential speaks for, empty for a public product.
-func AuthorizeDevice(svc *core.Service, r *http.Request, body [32]byte) (core.Product, string, error) {
+// body exactly as read, EmptyBody for none. named is the device the request
+// names, empty if none; for a key or p256 product it may only repeat the
+// device the credential belongs to. It returns the product and the device
+// the request is about: named, else the credential's, empty for an
+// anonymous request to a public product.
+func AuthorizeDevice(svc *core.Service, r *http.Request, named string, body [32]byte) (core.Product, string, error) {
 	product := r.PathValue("product")
-	req, ok := Signed(r, body)
-	if !ok {
-		return svc.AuthorizeDevice(r.Context(), product, Credential(r))
+	var p core.Product
+	var bound string
+	var err error
+	if req, ok := Signed(r, body); ok {
+		p, bound, err = svc.AuthorizeSigned(r.Context(), product, req)
+	} else {
+		p, bound, err = svc.AuthorizeDevice(r.Context(), product, Credential(r))
 	}
-	return svc.AuthorizeSigned(r.Context(), product, req)
+	if err != nil {
+		return core.Product{}, "", err
+	}
+	if named == "" {
+		return p, bound, nil
+	}
+	if err := core.SameDevice(bound, named); err != nil {
+		return core.Product{}, "", err
+	}
+	return p, named, nil
 }
 
 // Signed returns the signed request r carries and whether it carries one.

@@ -55,22 +55,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.JSONError(w, status, msg)
 }
 
-// product authorizes r, whose body hashes to body, and returns its
-// product and the device it is about: named, which for a key or p256
-// product may only repeat the device its credential belongs to, else that
-// device. Empty for an anonymous request to a public product.
+// product authorizes r, whose body hashes to body, for the device it names;
+// see httpkit.AuthorizeDevice.
 func (h *Handler) product(r *http.Request, named string, body [32]byte) (core.Product, string, error) {
-	p, bound, err := httpkit.AuthorizeDevice(h.svc, r, body)
-	if err != nil {
-		return core.Product{}, "", err
-	}
-	if named == "" {
-		return p, bound, nil
-	}
-	if err := core.SameDevice(bound, named); err != nil {
-		return core.Product{}, "", err
-	}
-	return p, named, nil
+	return httpkit.AuthorizeDevice(h.svc, r, named, body)
 }
 
 type enrollRequest struct {

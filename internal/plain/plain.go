@@ -75,22 +75,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.Text(w, status, msg)
 }
 
-// product authorizes r, whose body hashes to body, and returns its
-// product and the device it is about: named, which for a key or p256
-// product may only repeat the device its credential belongs to, else that
-// device. Empty for an anonymous request to a public product.
+// product authorizes r, whose body hashes to body, for the device it names;
+// see httpkit.AuthorizeDevice.
 func (h *Handler) product(r *http.Request, named string, body [32]byte) (core.Product, string, error) {
-	p, bound, err := httpkit.AuthorizeDevice(h.svc, r, body)
-	if err != nil {
-		return core.Product{}, "", err
-	}
-	if named == "" {
-		return p, bound, nil
-	}
-	if err := core.SameDevice(bound, named); err != nil {
-		return core.Product{}, "", err
-	}
-	return p, named, nil
+	return httpkit.AuthorizeDevice(h.svc, r, named, body)
 }
 
 // handleEnroll registers the device parameter with the enrollment key in
@@ -169,13 +157,19 @@ func (h *Handler) target(ctx context.Context, p core.Product, device string) (co
 	return rel, core.Device{}, err
 }
 
-func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
+// release authorizes a body-less request and returns the release it is
+// about: the named device's (see target), else the default channel's.
+func (h *Handler) release(r *http.Request) (core.Product, core.Release, core.Device, error) {
 	p, device, err := h.product(r, r.URL.Query().Get("device"), httpkit.EmptyBody)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return core.Product{}, core.Release{}, core.Device{}, err
 	}
 	rel, dev, err := h.target(r.Context(), p, device)
+	return p, rel, dev, err
+}
+
+func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
+	_, rel, dev, err := h.release(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -202,12 +196,7 @@ func ETag(r core.Release) string { return `"` + r.SHA256[:16] + `"` }
 
 func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, device, err := h.product(r, r.URL.Query().Get("device"), httpkit.EmptyBody)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		rel, _, err := h.target(r.Context(), p, device)
+		_, rel, _, err := h.release(r)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -221,12 +210,7 @@ func (h *Handler) digest(pick func(core.Release) string) http.HandlerFunc {
 // release has neither, and a device that wants one must not install it.
 func (h *Handler) signed(contentType, what string, pick func(core.Release) []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, device, err := h.product(r, r.URL.Query().Get("device"), httpkit.EmptyBody)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		rel, _, err := h.target(r.Context(), p, device)
+		p, rel, _, err := h.release(r)
 		if err != nil {
 			h.fail(w, r, err)
 			return
