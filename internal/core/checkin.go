@@ -30,6 +30,9 @@ type CheckIn struct {
 	// Attributes, when not nil, replace those the device reported before.
 	Attributes map[string]string
 	Protocol   string
+	// Commands asks for the device's open commands in the decision, marked
+	// delivered via Protocol: set it only when the answer carries them.
+	Commands bool
 }
 
 // Decision is the core's answer to a check-in.
@@ -39,6 +42,9 @@ type Decision struct {
 	// target; both nil when there is nothing to do.
 	Update  *Update
 	Release *Release
+	// Commands are the device's open commands, oldest first, when the
+	// check-in asked for them.
+	Commands []Command
 	// Poll is when the device should check in again.
 	Poll time.Duration
 	// active is set when an update or an active rollout concerns the
@@ -103,7 +109,10 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 		// the rollout brakes count by these times.
 		now = s.now()
 		var err error
-		dec, err = s.checkIn(ctx, tx, p, in, now)
+		if dec, err = s.checkIn(ctx, tx, p, in, now); err != nil || !in.Commands {
+			return err
+		}
+		dec.Commands, err = s.deliver(ctx, tx, p, dec.Device, in.Protocol, now)
 		return err
 	})
 	if err != nil {

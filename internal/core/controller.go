@@ -18,27 +18,40 @@ func (s *Service) EvaluateRollouts(ctx context.Context) error {
 	}
 	var errs []error
 	for _, ro := range ros {
-		err := s.store.Tx(ctx, func(tx Store) error { return s.evaluate(ctx, tx, ro.ID) })
+		var after Rollout
+		err := s.store.Tx(ctx, func(tx Store) error {
+			var err error
+			after, err = s.evaluate(ctx, tx, ro.ID)
+			return err
+		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("evaluate rollout %d: %w", ro.ID, err))
+			continue
+		}
+		if after.Phase != ro.Phase || after.State != ro.State {
+			// A new phase reaches more devices; a finished rollout may
+			// have moved their channel.
+			s.hub.Wake(ro.ProductID, 0)
 		}
 	}
 	s.kick()
 	return errors.Join(errs...)
 }
 
-func (s *Service) evaluate(ctx context.Context, tx Store, id int64) error {
+// evaluate advances, pauses or finishes rollout id as its conditions say,
+// and returns it as it is afterwards.
+func (s *Service) evaluate(ctx context.Context, tx Store, id int64) (Rollout, error) {
 	ro, err := tx.Rollout(ctx, id)
 	if err != nil || ro.State != RolloutRunning {
-		return err
+		return ro, err
 	}
 	now := s.now()
 	st, err := rolloutStatus(ctx, tx, ro)
 	if err != nil {
-		return err
+		return ro, err
 	}
 	if reason := failureBreach(ro, st.Total.Succeeded, st.Total.Failed); reason != "" {
-		return s.pause(ctx, tx, &ro, reason, now)
+		return ro, s.pause(ctx, tx, &ro, reason, now)
 	}
 
 	last := len(ro.Phases) - 1
@@ -46,12 +59,12 @@ func (s *Service) evaluate(ctx context.Context, tx Store, id int64) error {
 		ro.Phase++
 		ro.PhaseStartedAt, ro.UpdatedAt = now, now
 		s.log.Info("rollout advanced", "rollout_id", ro.ID, "phase", PhaseLabel(ro.Phases[ro.Phase]))
-		return tx.SaveRollout(ctx, ro)
+		return ro, tx.SaveRollout(ctx, ro)
 	}
 	if ro.Phase == last && st.Total.Selected > 0 && st.Total.Pending == 0 && len(inFlight(st.Total)) == 0 {
-		return s.complete(ctx, tx, &ro, st, now)
+		return ro, s.complete(ctx, tx, &ro, st, now)
 	}
-	return nil
+	return ro, nil
 }
 
 // soaked reports whether the current phase has run for the soak time and

@@ -15,6 +15,9 @@ type event struct {
 	UpdateID  int64     `json:"update_id,omitempty"`
 	RolloutID int64     `json:"rollout_id,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
+	CommandID int64     `json:"command_id,omitempty"`
+	Command   string    `json:"command,omitempty"`
+	Result    string    `json:"result,omitempty"`
 	At        time.Time `json:"at"`
 }
 
@@ -51,6 +54,15 @@ func (s *Service) emitUpdate(ctx context.Context, tx Store, p Product, dev Devic
 	return s.emit(ctx, tx, p.ID, event{
 		Event: "update." + string(u.State), Product: p.Name, Device: dev.Name, Version: u.Version,
 		UpdateID: u.ID, RolloutID: u.RolloutID, Reason: u.Reason, At: now,
+	})
+}
+
+// emitCommand queues command.acknowledged, command.failed or
+// command.expired for c, whose state names the event.
+func (s *Service) emitCommand(ctx context.Context, tx Store, p Product, c Command, now time.Time) error {
+	return s.emit(ctx, tx, p.ID, event{
+		Event: "command." + string(c.State), Product: p.Name, Device: c.Device, CommandID: c.ID,
+		Command: c.Name, Result: c.ResultPayload, At: now,
 	})
 }
 

@@ -114,6 +114,9 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 	}
 	s.log.Info("release published", "product", p.Name, "version", r.Version, "size", r.Size,
 		"sha256", r.SHA256, "channel", in.Channel, "counter", r.Counter, "signed", sig != nil)
+	if in.Channel != "" {
+		s.hub.Wake(p.ID, 0)
+	}
 	return r, nil
 }
 
@@ -232,6 +235,7 @@ func (s *Service) SetChannel(ctx context.Context, product, channel, ver string) 
 		return ChannelView{}, fmt.Errorf("set channel %s of %s: %w", channel, product, err)
 	}
 	s.log.Info("channel moved", "product", product, "channel", channel, "version", ver)
+	s.hub.Wake(c.ProductID, 0)
 	return ChannelView{Channel: c, Release: r}, nil
 }
 

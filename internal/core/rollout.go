@@ -199,6 +199,7 @@ func (s *Service) CreateRollout(ctx context.Context, spec RolloutSpec) (Rollout,
 	}
 	s.log.Info("rollout started", "rollout_id", ro.ID, "product", spec.Product, "version", ro.Version,
 		"phases", spec.Phases)
+	s.hub.Wake(ro.ProductID, 0)
 	return ro, nil
 }
 
@@ -311,6 +312,11 @@ func (s *Service) ChangeRollout(ctx context.Context, id int64, action RolloutAct
 	}
 	s.kick()
 	s.log.Info("rollout changed", "rollout_id", id, "action", string(action), "state", string(ro.State))
+	if action != ActionPause {
+		// Resuming and advancing reach devices; canceling sends the
+		// rollout's devices back to their channel.
+		s.hub.Wake(ro.ProductID, 0)
+	}
 	return ro, nil
 }
 

@@ -43,6 +43,11 @@ type Config struct {
 	// Kick, when set, is called after a transaction queued webhook
 	// deliveries, to wake their sender.
 	Kick func()
+	// Nudge, when set, is called after an urgent command was queued for a
+	// device that holds no connection on this node, so that an outbound
+	// nudge can wake it. It runs on the operator's request: it must not
+	// block.
+	Nudge func(Command)
 	// Now returns the current time; tests replace it. Default time.Now.
 	Now func() time.Time
 }
@@ -100,11 +105,15 @@ type Service struct {
 
 	// queued is set when a transaction queued a webhook delivery.
 	queued atomic.Bool
+
+	// hub wakes the connections devices hold when what they should do
+	// changes.
+	hub *Hub
 }
 
 // NewService returns a Service over store and blobs and starts its
-// background work: flushing batched writes and evaluating rollouts. Close
-// stops it.
+// background work: flushing batched writes, evaluating rollouts and
+// expiring commands. Close stops it.
 func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Service {
 	s := &Service{
 		store:   store,
@@ -114,6 +123,7 @@ func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Serv
 		touches: make(map[int64]Touch),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		hub:     NewHub(),
 	}
 	go s.background()
 	return s
@@ -126,6 +136,9 @@ func (s *Service) Close() error {
 	return s.Flush(context.Background())
 }
 
+// Hub returns the service's hub of held device connections.
+func (s *Service) Hub() *Hub { return s.hub }
+
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
@@ -133,7 +146,8 @@ func (s *Service) Config() Config { return s.cfg }
 // keeps, so that what an answer shows equals what a later read returns.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
-// background flushes batched writes and evaluates rollouts until Close.
+// background flushes batched writes, evaluates rollouts and expires
+// commands until Close.
 func (s *Service) background() {
 	defer close(s.done)
 	flush := time.NewTicker(s.cfg.FlushInterval)
@@ -151,6 +165,9 @@ func (s *Service) background() {
 		case <-rollouts.C:
 			if err := s.EvaluateRollouts(context.Background()); err != nil {
 				s.log.Error("evaluate rollouts", "error", err)
+			}
+			if err := s.ExpireCommands(context.Background()); err != nil {
+				s.log.Error("expire commands", "error", err)
 			}
 		}
 	}

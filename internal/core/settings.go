@@ -83,6 +83,10 @@ func (s *Service) ConfigureDevice(ctx context.Context, product, name string, in 
 		}
 		return audit(ctx, tx, now, "device.configure", product, name, settingsDetail(in))
 	})
+	if err == nil {
+		// A pin, a channel or an exclusion can change what it should run.
+		s.hub.Wake(p.ID, dev.ID)
+	}
 	return dev, err
 }
 

@@ -180,6 +180,32 @@ type Store interface {
 	// productID's device name, oldest first; none (and no error) when the
 	// device or its keys do not exist.
 	DeviceKeys(ctx context.Context, productID int64, name string) ([]DeviceCredential, error)
+
+	// CreateCommand inserts c and sets c.ID; c.ProductID and c.Device are
+	// not stored (they are read through the device). ErrNotFound if its
+	// device does not exist.
+	CreateCommand(ctx context.Context, c *Command) error
+	// Command returns the command with the given ID, with its device's
+	// product ID and name, and a nil History.
+	Command(ctx context.Context, id int64) (Command, error)
+	// Commands lists a device's commands, newest (highest ID) first, at
+	// most limit (0 or less means 100); empty for an unknown device.
+	Commands(ctx context.Context, deviceID int64, limit int) ([]Command, error)
+	// OpenCommands lists a device's open commands (zero FinishedAt),
+	// oldest (lowest ID) first; empty for an unknown device.
+	OpenCommands(ctx context.Context, deviceID int64) ([]Command, error)
+	// DueCommands returns up to limit open commands of any device whose
+	// ExpiresAt is at or before now, earliest expiry first (then by ID).
+	DueCommands(ctx context.Context, now time.Time, limit int) ([]Command, error)
+	// SaveCommand writes c's state, delivered and finished times, Via,
+	// Result and ResultPayload. ErrNotFound if c.ID does not exist.
+	SaveCommand(ctx context.Context, c Command) error
+	// AddCommandEvent appends e to its command's history and sets e.ID.
+	// ErrNotFound if the command does not exist.
+	AddCommandEvent(ctx context.Context, e *CommandEvent) error
+	// CommandEvents returns a command's history, oldest first (by time,
+	// then ID); empty for an unknown command.
+	CommandEvents(ctx context.Context, commandID int64) ([]CommandEvent, error)
 }
 
 // Touch is a batched hot-path write for one device.

@@ -156,6 +156,14 @@ func TestQueryPlans(t *testing.T) {
 			"deliveries_product"},
 		{"ProductDevices", `SELECT * FROM devices WHERE product_id = 1 ORDER BY name`,
 			"sqlite_autoindex_devices"},
+		{"Commands", `SELECT * FROM commands WHERE device_id = 1 ORDER BY id DESC LIMIT 10`,
+			"commands_device"},
+		{"OpenCommands", `SELECT * FROM commands WHERE device_id = 1 AND finished_at = 0 ORDER BY id`,
+			"commands_device"},
+		{"DueCommands", `SELECT * FROM commands WHERE finished_at = 0 AND expires_at <= 5
+			ORDER BY expires_at, id LIMIT 10`, "commands_due"},
+		{"CommandEvents", `SELECT * FROM command_events WHERE command_id = 1 ORDER BY at, id`,
+			"command_events_command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,4 +198,50 @@ func queryPlan(t testing.TB, db *sql.DB, query string) (_ string, err error) {
 		lines = append(lines, detail)
 	}
 	return strings.Join(lines, "\n"), rows.Err()
+}
+
+// TestMigration0004OnOldData builds a database at version 3 with a
+// released server's rows and checks that 0004 applies on it: the old
+// device has no commands and takes new ones with their history.
+func TestMigration0004OnOldData(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatalf("loadMigrations() = %v, want nil", err)
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatalf("sql.Open(%q) = %v, want nil", path, err)
+	}
+	if err := applyMigrations(ctx, db, slog.New(slog.DiscardHandler), ms[:3]); err != nil {
+		t.Fatalf("applyMigrations(0001-0003) = %v, want nil", err)
+	}
+	for _, stmt := range version1Rows {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("insert version 3 row: %v\n%s", err, stmt)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("close version 3 database: %v", err)
+	}
+
+	s := openTest(t, path, nil)
+	checkVersion1Rows(t, s)
+	if cs, err := s.Commands(ctx, 1, 0); err != nil || len(cs) != 0 {
+		t.Errorf("Commands(1) after 0004 = %+v, %v, want none, nil", cs, err)
+	}
+	c := core.Command{DeviceID: 1, Name: "reboot", State: core.CommandQueued,
+		CreatedAt: time.UnixMilli(1773500200000).UTC(), ExpiresAt: time.UnixMilli(1773500300000).UTC()}
+	if err := s.CreateCommand(ctx, &c); err != nil {
+		t.Fatalf("CreateCommand(device 1) after 0004 = %v, want nil", err)
+	}
+	e := core.CommandEvent{CommandID: c.ID, At: c.CreatedAt, Kind: core.CommandEventQueued}
+	if err := s.AddCommandEvent(ctx, &e); err != nil {
+		t.Fatalf("AddCommandEvent(command %d) = %v, want nil", c.ID, err)
+	}
+	got, err := s.Command(ctx, c.ID)
+	if err != nil || got.Device != "dev-1" || got.ProductID != 1 || got.State != core.CommandQueued {
+		t.Errorf("Command(%d) = %+v, %v, want dev-1 of product 1, queued", c.ID, got, err)
+	}
 }
