@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-ota/ferry/internal/blob/disk"
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/mqtt"
 	"github.com/ferry-ota/ferry/internal/server"
 	"github.com/ferry-ota/ferry/internal/store/sqlite"
 	"github.com/ferry-ota/ferry/internal/webhook"
@@ -43,6 +44,10 @@ type serveConfig struct {
 	ready func(addr string)
 	// readyTLS, when set, receives the HTTPS listening address.
 	readyTLS func(addr string)
+	// mqtt, when set, serves devices over that broker too.
+	mqtt *mqtt.Config
+	// mqttStarted, when set, receives the MQTT adapter (tests use it).
+	mqttStarted func(*mqtt.Adapter)
 }
 
 const serveUsage = `Usage: ferry serve [flags]
@@ -53,6 +58,7 @@ Every flag can also be set with the environment variable shown.
 Example:
   ferry serve --addr 127.0.0.1:8080 --data ./ferry-data
   ferry serve --addr :8080 --tls-addr :8443 --tls-cert cert.pem --tls-key key.pem
+  ferry serve --mqtt tcp://127.0.0.1:1883 --mqtt-user _ferry --mqtt-password-file mqtt.pw
 
 Flags:
 `
@@ -105,6 +111,7 @@ func parseServe(e env) (serveConfig, error) {
 	logFormat := fs.String("log-format", def("FERRY_LOG_FORMAT", "text"), "log format: text or json (FERRY_LOG_FORMAT)")
 	logLevel := fs.String("log-level", def("FERRY_LOG_LEVEL", "info"),
 		"log level: debug, info, warn or error (FERRY_LOG_LEVEL)")
+	mqttF := addMQTTFlags(fs, def)
 	if err := fs.Parse(e.args); err != nil {
 		return serveConfig{}, err
 	}
@@ -116,6 +123,7 @@ func parseServe(e env) (serveConfig, error) {
 		tlsAddr: *tlsAddr, tlsCert: *tlsCert, tlsKey: *tlsKey}
 	var errs []error
 	errs = append(errs, checkTLSFlags(cfg)...)
+	cfg.mqtt = mqttF.config(&errs)
 	cfg.http.RatePerAddress = *ratePerAddress
 	cfg.http.RatePerDevice = *ratePerDevice
 	cfg.http.TrustProxy = *trustProxy
@@ -275,6 +283,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		_ = hooks.Run(ctx) // returns nil when ctx ends
 	}()
 	defer func() { <-hooksDone }()
+	mqttDone, err := startMQTT(ctx, cfg, svc, log)
+	if err != nil {
+		return err
+	}
+	defer mqttDone()
 
 	log.Info("listening", "addr", ln.Addr().String(), "data", cfg.data)
 	if len(lns) > 1 {
