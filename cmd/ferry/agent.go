@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ferry-ota/ferry/client"
 	"github.com/ferry-ota/ferry/internal/agent"
+	"github.com/ferry-ota/ferry/internal/mqtt"
 	"github.com/ferry-ota/ferry/manifest"
 )
 
@@ -50,10 +52,22 @@ With --once it runs one cycle and exits with status
      refused (bad signature, manifest of another release, lower counter)
 Bad flags exit 1.
 
+With --mqtt the agent keeps a session with Ferry's MQTT broker instead of
+polling: it checks in over MQTT when it connects and when Ferry's poll hint
+says, applies the offers Ferry answers or pushes, reports status and
+acknowledges commands over MQTT, and still downloads images over HTTP from
+--server. It logs in as the device id unless --mqtt-user says otherwise;
+the broker password comes from the URL or --mqtt-password-file. It marks
+the device online with a retained message and offline with its last will
+(docs/mqtt.md). --once does not apply.
+
 Example:
   ferry agent --server http://127.0.0.1:8080 --product mkr-gsm-sensor \
     --device d1 --version 1.0.0 --state-dir ./agent-d1 --once \
     --trust-key release.pub
+  ferry agent --server http://127.0.0.1:8080 --product sensor --device d1 \
+    --version 1.0.0 --state-dir ./agent-d1 --mqtt tcp://127.0.0.1:1883 \
+    --mqtt-password-file d1.pw
 `
 
 func runAgent(ctx context.Context, e env) error {
@@ -76,6 +90,11 @@ func runAgent(ctx context.Context, e env) error {
 			trustFiles = append(trustFiles, s)
 			return nil
 		})
+	var mq agent.MQTTConfig
+	fs.StringVar(&mq.Broker, "mqtt", "", "keep a session with this MQTT `broker` (tcp://HOST:PORT, mqtts://HOST:PORT)")
+	fs.StringVar(&mq.Username, "mqtt-user", "", "broker user name (default: the device id)")
+	mqttPasswordFile := fs.String("mqtt-password-file", "", "`file` holding the broker password")
+	fs.StringVar(&mq.Prefix, "mqtt-prefix", "ferry", "first segment of the MQTT topics")
 	once := fs.Bool("once", false, "run one update cycle and exit")
 	verbose := fs.Bool("v", false, "log each check-in (debug level)")
 	args, err := parseArgs(fs, e.args)
@@ -97,6 +116,9 @@ func runAgent(ctx context.Context, e env) error {
 	if cfg.TrustKeys, err = readTrustKeys(trustFiles); err != nil {
 		return err
 	}
+	if err := mqttAgentFlags(&mq, *mqttPasswordFile, *once); err != nil {
+		return err
+	}
 
 	level := slog.LevelInfo
 	if *verbose {
@@ -113,6 +135,9 @@ func runAgent(ctx context.Context, e env) error {
 		return err
 	}
 
+	if mq.Broker != "" {
+		return a.RunMQTT(ctx, mq)
+	}
 	if !*once {
 		return a.Run(ctx)
 	}
@@ -160,4 +185,28 @@ func refusalHint(err error, haveToken bool) string {
 		return " (check --product, and that --server names a Ferry server)"
 	}
 	return ""
+}
+
+// mqttAgentFlags checks the agent's MQTT flags and reads the password file.
+func mqttAgentFlags(mq *agent.MQTTConfig, passwordFile string, once bool) error {
+	if mq.Broker == "" {
+		if passwordFile != "" || mq.Username != "" {
+			return errors.New("agent: --mqtt-user and --mqtt-password-file need --mqtt")
+		}
+		return nil
+	}
+	if once {
+		return errors.New("agent: --once does not apply with --mqtt, which keeps a session")
+	}
+	if err := (mqtt.Config{Broker: mq.Broker, Prefix: mq.Prefix}).Validate(); err != nil {
+		return fmt.Errorf("agent: --mqtt: %w", err)
+	}
+	if passwordFile != "" {
+		b, err := readSmall(passwordFile, 4096)
+		if err != nil {
+			return fmt.Errorf("agent: --mqtt-password-file: %w", err)
+		}
+		mq.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
 }

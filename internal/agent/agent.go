@@ -98,12 +98,17 @@ type Agent struct {
 	newDevice func(token string) *client.Device
 	enrollKey string
 	product   string
-	trust     []manifest.PublicKey
-	st        stateDir
-	seed      string
-	pollMin   time.Duration
-	log       *slog.Logger
-	warned    bool // the ignored-Version warning was logged
+	device    string
+	// via, when set, carries check-ins and reports instead of dev (MQTT
+	// mode); downloads and enrollment always use dev.
+	via     link
+	cmds    *commands
+	trust   []manifest.PublicKey
+	st      stateDir
+	seed    string
+	pollMin time.Duration
+	log     *slog.Logger
+	warned  bool // the ignored-Version warning was logged
 
 	// Tuning, fixed by New; tests shrink them.
 	backoffMin   time.Duration
@@ -145,6 +150,8 @@ func New(cfg Config) (*Agent, error) {
 		newDevice:    newDevice,
 		enrollKey:    enrollKeyOf(cfg.Token),
 		product:      cfg.Product,
+		device:       cfg.DeviceID,
+		cmds:         newCommands(),
 		trust:        cfg.TrustKeys,
 		st:           stateDir{dir: cfg.StateDir},
 		seed:         cfg.Version,
@@ -205,9 +212,28 @@ func nextBackoff(prev, lo time.Duration) time.Duration {
 	return d + rand.N(d/5+1)
 }
 
+// link is how the agent checks in and reports: the native protocol over
+// HTTP (client.Device) or a broker session.
+type link interface {
+	CheckIn(ctx context.Context, req client.CheckInRequest) (client.CheckInResponse, error)
+	Report(ctx context.Context, updateID int64, state string, progress int64, detail string) error
+}
+
+// talk returns the link check-ins and reports go over.
+func (a *Agent) talk() link {
+	if a.via != nil {
+		return a.via
+	}
+	return a.dev
+}
+
 // cycle checks in and applies an offered update. It returns the server's
 // poll hint from the last check-in that succeeded.
-func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
+func (a *Agent) cycle(ctx context.Context) (time.Duration, error) { return a.cycleWith(ctx, nil) }
+
+// cycleWith is cycle; when pushed is not nil, it is the answer the server
+// sent unasked (over MQTT), which stands for the first check-in.
+func (a *Agent) cycleWith(ctx context.Context, pushed *client.CheckInResponse) (time.Duration, error) {
 	if err := a.credential(ctx); err != nil {
 		return 0, err
 	}
@@ -215,8 +241,10 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	resp, err := a.dev.CheckIn(ctx, a.checkInRequest(cur))
-	if err != nil {
+	var resp client.CheckInResponse
+	if pushed != nil && !unsaved && !runsOffer(cur, pushed.Offer) {
+		resp = *pushed
+	} else if resp, err = a.talk().CheckIn(ctx, a.checkInRequest(cur)); err != nil {
 		return 0, fmt.Errorf("check in: %w", err)
 	}
 	poll := resp.PollInterval()
@@ -249,12 +277,18 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 
 	// Coming back with the new version is what tells the server the update
 	// worked; until this check-in lands, the server still counts it open.
-	resp, err = a.dev.CheckIn(ctx, a.checkInRequest(next))
+	resp, err = a.talk().CheckIn(ctx, a.checkInRequest(next))
 	if err != nil {
 		return poll, fmt.Errorf("installed %s, but the check-in that confirms it failed: %w", next.Version, err)
 	}
 	a.log.Info("running new version", keyUpdateID, o.ID, keyVersion, next.Version)
 	return resp.PollInterval(), nil
+}
+
+// runsOffer reports whether st already is what o offers: a push that
+// crossed the check-in confirming it. The agent then asks afresh.
+func runsOffer(st installed, o *client.Offer) bool {
+	return o == nil || o.Version == st.Version || (st.SHA256 != "" && o.SHA256 == st.SHA256)
 }
 
 // checkInRequest says that st runs.
@@ -339,7 +373,7 @@ func (a *Agent) record(p pending) error {
 // ignored: reports are advisory, and the next check-in repairs the
 // server's record.
 func (a *Agent) report(ctx context.Context, id int64, state string, progress int64, detail string) {
-	if err := a.dev.Report(ctx, id, state, progress, detail); err != nil {
+	if err := a.talk().Report(ctx, id, state, progress, detail); err != nil {
 		a.log.Warn("status report lost", keyUpdateID, id, "state", state, keyError, err)
 	}
 }

@@ -294,7 +294,7 @@ var errWithdrawn = errors.New("update withdrawn")
 // If the server cannot be asked, the offer it made stands: on a flaky link
 // a lost check-in must not stall updates.
 func (a *Agent) stillWanted(ctx context.Context, o *client.Offer, cur installed) bool {
-	resp, err := a.dev.CheckIn(ctx, a.checkInRequest(cur))
+	resp, err := a.talk().CheckIn(ctx, a.checkInRequest(cur))
 	if err != nil {
 		a.log.Warn("check-in before install failed; installing as offered", keyUpdateID, o.ID, "error", err)
 		return true
