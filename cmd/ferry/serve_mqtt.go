@@ -45,7 +45,8 @@ func addMQTTFlags(fs *flag.FlagSet, def func(name, fallback string) string) mqtt
 func (f mqttFlags) config(errs *[]error) *mqtt.Config {
 	if *f.broker == "" {
 		if *f.user != "" || *f.passwordFile != "" || *f.trust != "" || *f.imageURL != "" {
-			*errs = append(*errs, errors.New("--mqtt-user, --mqtt-password-file, --mqtt-trust and --mqtt-image-url need --mqtt"))
+			*errs = append(*errs,
+				errors.New("--mqtt-user, --mqtt-password-file, --mqtt-trust and --mqtt-image-url need --mqtt"))
 		}
 		return nil
 	}

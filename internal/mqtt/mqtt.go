@@ -46,6 +46,11 @@ type Config struct {
 	Password string
 	// ClientID is Ferry's client id; the broker keeps Ferry's session
 	// under it. Default DefaultClientID.
+	//
+	// TODO(mqtt): one node per client id. Two nodes with the same id take
+	// the session from each other; with different ids both handle every
+	// message. Several nodes need shared subscriptions ($share/...), so
+	// each device message reaches one node.
 	ClientID string
 	// Prefix is the first segment of every topic; default wire.DefaultPrefix.
 	Prefix string

@@ -36,8 +36,8 @@ type logs struct {
 func newLogs() *logs { return &logs{changed: make(chan struct{}, 1)} }
 
 func (l *logs) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logs) WithAttrs(as []slog.Attr) slog.Handler  { return &attrLogs{l: l, attrs: as} }
-func (l *logs) WithGroup(string) slog.Handler          { return l }
+func (l *logs) WithAttrs(as []slog.Attr) slog.Handler    { return &attrLogs{l: l, attrs: as} }
+func (l *logs) WithGroup(string) slog.Handler            { return l }
 func (l *logs) Handle(_ context.Context, r slog.Record) error {
 	return (&attrLogs{l: l}).Handle(context.Background(), r)
 }

@@ -192,7 +192,9 @@ func (b *Broker) Stop() {
 		return
 	}
 	_ = b.cmd.Process.Kill()
-	<-b.exited
+	if err := <-b.exited; err == nil {
+		b.t.Log("mosquitto exited by itself before it was stopped")
+	}
 	b.cmd = nil
 }
 
