@@ -87,6 +87,8 @@ func parseServe(e env) (serveConfig, error) {
 		"how often devices with an update or a rollout in motion are told to check in (FERRY_POLL_ACTIVE)")
 	maxDevReq := fs.Int("max-device-requests", 2048,
 		"device requests served at once; past it devices get 503 with Retry-After")
+	maxHeld := fs.Int("max-held", 50000,
+		"held (long-poll) device requests at once, not counted in --max-device-requests; past it 503")
 	// A device that waits for each answer sends at most one request per
 	// round trip. Over a modem a 512-byte piece alone takes 0.4 s at 9600
 	// baud, so 2.5 requests/s at most; over Wi-Fi or LTE to a server on
@@ -143,6 +145,10 @@ func parseServe(e env) (serveConfig, error) {
 	cfg.http.MaxDeviceRequests = *maxDevReq
 	if *maxDevReq < 1 {
 		errs = append(errs, fmt.Errorf("--max-device-requests %d: want at least 1", *maxDevReq))
+	}
+	cfg.http.MaxHeld = *maxHeld
+	if *maxHeld < 1 {
+		errs = append(errs, fmt.Errorf("--max-held %d: want at least 1", *maxHeld))
 	}
 	cfg.core.CoolDown = parseDuration("--cool-down", *coolDown, &errs)
 	cfg.http.Stall = parseDuration("--stall-timeout", *stall, &errs)

@@ -197,6 +197,8 @@ func TestParseServeTLSAndRates(t *testing.T) {
 		{"bad tls addr", []string{"--tls-addr", "8443", "--tls-cert", "c", "--tls-key", "k"}, "--tls-addr"},
 		{"negative rate", []string{"--rate-per-device", "-1"}, "--rate-per-device"},
 		{"rates disabled", []string{"--rate-per-address", "0", "--rate-per-device", "0"}, ""},
+		{"held limit", []string{"--max-held", "10"}, ""},
+		{"no held requests", []string{"--max-held", "0"}, "--max-held"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

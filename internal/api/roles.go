@@ -3,8 +3,9 @@ package api
 import "github.com/ferry-ota/ferry/internal/core"
 
 // minRole is the table of who may do what: the least role each route
-// pattern registered in routes needs. Viewers read the fleet's state;
-// publishers also ship firmware and steer devices; only admins create and
+// pattern registered in routes needs. Viewers read the fleet's state,
+// device commands included; publishers also ship firmware and steer
+// devices, which sending them commands is; only admins create and
 // configure products, manage webhooks, tokens and signing keys, and read
 // the audit log, which is about operators rather than devices. Adding or
 // revoking a key decides which releases the product trusts, so it is an
@@ -24,7 +25,9 @@ func minRole(pattern string) core.Role {
 		"GET /api/v1/devices",
 		"GET /api/v1/devices/{device}",
 		"GET /api/v1/rollouts",
-		"GET /api/v1/rollouts/{id}":
+		"GET /api/v1/rollouts/{id}",
+		"GET /api/v1/products/{product}/devices/{device}/commands",
+		"GET /api/v1/products/{product}/devices/{device}/commands/{id}":
 		return core.RoleViewer
 
 	case "POST /api/v1/products/{product}/releases",
@@ -34,7 +37,9 @@ func minRole(pattern string) core.Role {
 		"POST /api/v1/rollouts/{id}/pause",
 		"POST /api/v1/rollouts/{id}/resume",
 		"POST /api/v1/rollouts/{id}/cancel",
-		"POST /api/v1/rollouts/{id}/advance":
+		"POST /api/v1/rollouts/{id}/advance",
+		"POST /api/v1/products/{product}/devices/{device}/commands",
+		"POST /api/v1/products/{product}/devices/{device}/commands/{id}/cancel":
 		return core.RolePublisher
 
 	case "", "/api/":

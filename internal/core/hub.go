@@ -163,6 +163,13 @@ func (h *Hub) WatchAck(commandID int64) (answered <-chan struct{}, stop func()) 
 	}
 }
 
+// AckWaiters returns how many operators wait here for the command's answer.
+func (h *Hub) AckWaiters(commandID int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ackWaiters[commandID])
+}
+
 // commandDone wakes the operators waiting for the command.
 func (h *Hub) commandDone(commandID int64) {
 	h.mu.Lock()

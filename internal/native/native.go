@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
@@ -43,6 +44,7 @@ func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /device/v1/{product}/checkin", h.handleCheckIn)
 	h.mux.HandleFunc("GET /device/v1/{product}/img/{sha256}", h.handleImage)
 	h.mux.HandleFunc("POST /device/v1/{product}/status", h.handleStatus)
+	h.mux.HandleFunc("POST /device/v1/{product}/ack", h.handleAck)
 	return h
 }
 
@@ -160,6 +162,9 @@ type offer struct {
 type checkInResponse struct {
 	Poll   int64  `json:"poll"`
 	Update *offer `json:"update,omitempty"`
+	// Commands are the device's open commands, oldest first; it answers
+	// each with an ack.
+	Commands []command `json:"cmds,omitempty"`
 }
 
 func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
@@ -178,24 +183,40 @@ func (h *Handler) handleCheckIn(w http.ResponseWriter, r *http.Request) {
 
 	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{
 		Device: req.ID, Version: req.Version, ImageSHA256: req.SHA256, Counter: req.Counter,
-		Attributes: req.Attrs, Protocol: Protocol,
+		Attributes: req.Attrs, Protocol: Protocol, Commands: true,
 	})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	httpkit.JSON(w, http.StatusOK, checkInAnswer(p, dec))
+}
 
-	resp := checkInResponse{Poll: int64(dec.Poll / time.Second)}
+// checkInAnswer is the answer to a check-in, held or not.
+func checkInAnswer(p core.Product, dec core.Decision) checkInResponse {
+	resp := checkInResponse{Poll: int64(dec.Poll / time.Second), Commands: commands(dec.Commands)}
 	if dec.Update != nil {
 		rel := dec.Release
 		resp.Update = &offer{
 			ID: dec.Update.ID, Version: rel.Version, Size: rel.Size, SHA256: rel.SHA256, MD5: rel.MD5,
 			CRC32: fmt.Sprintf("%08x", rel.CRC32), Format: "full",
-			URL:     ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(req.ID),
+			URL:     ImageURL(p.Name, rel.SHA256) + "?id=" + url.QueryEscape(dec.Device.Name),
 			Counter: rel.Counter, Manifest: rel.Manifest, Sig: rel.Signature,
 		}
 	}
-	httpkit.JSON(w, http.StatusOK, resp)
+	return resp
+}
+
+// parseCounter reads a security counter from a query parameter.
+func parseCounter(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		if len(s) > 20 {
+			s = s[:20] + "…"
+		}
+		return 0, fmt.Errorf("%w: counter %q is not a number", core.ErrInvalid, s)
+	}
+	return n, nil
 }
 
 // ImageURL is the path under which a product's image is downloaded.

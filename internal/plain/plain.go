@@ -63,6 +63,16 @@ func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	})
 	h.mux.HandleFunc("GET /fw/{product}/status", h.handleStatus)
 	h.mux.HandleFunc("POST /fw/{product}/status", h.handleStatus)
+	// Asking for a command delivers it and an ack records an answer;
+	// HEAD must change nothing.
+	for _, name := range []string{"cmd", "ack"} {
+		h.mux.HandleFunc("HEAD /fw/{product}/"+name, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET")
+			httpkit.Text(w, http.StatusMethodNotAllowed, name+" takes GET")
+		})
+	}
+	h.mux.HandleFunc("GET /fw/{product}/cmd", h.handleCmd)
+	h.mux.HandleFunc("GET /fw/{product}/ack", h.handleAck)
 	return h
 }
 

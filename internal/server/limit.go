@@ -203,6 +203,15 @@ func nativeDeviceKey(r *http.Request) string {
 	return deviceKey(r, "/device/v1/", "id")
 }
 
+// waitDeviceKey keys a held check-in by product and its id, or device,
+// query parameter.
+func waitDeviceKey(r *http.Request) string {
+	if key := deviceKey(r, "/device/v1/", "id"); key != "" {
+		return key
+	}
+	return deviceKey(r, "/device/v1/", "device")
+}
+
 func deviceKey(r *http.Request, prefix, param string) string {
 	id := r.URL.Query().Get(param)
 	rest, ok := strings.CutPrefix(r.URL.Path, prefix)

@@ -54,6 +54,11 @@ type Config struct {
 	// hop. Only set it behind a proxy that appends that header, or any
 	// client can pick the address it is limited by.
 	TrustProxy bool
+	// MaxHeld bounds held (long-poll) device requests, which do not count
+	// against MaxDeviceRequests: each costs a goroutine and a connection
+	// (a few tens of KB), not work. Past it, 503 with Retry-After.
+	// Default 50000.
+	MaxHeld int
 	// RateEntries caps the buckets each limit keeps. Default 65536: at
 	// a few hundred bytes a bucket (keys are cut at 256 bytes), tens of MB
 	// per limit at worst.
@@ -82,6 +87,9 @@ func (c Config) withDefaults() Config {
 	if c.RateEntries <= 0 {
 		c.RateEntries = 65536
 	}
+	if c.MaxHeld <= 0 {
+		c.MaxHeld = 50000
+	}
 	return c
 }
 
@@ -90,29 +98,49 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
+	// hold admits held device requests; shutting down ends them.
+	hold *httpkit.Holder
 }
 
 // New returns a Server for svc.
 func New(svc *core.Service, cfg Config, logger *slog.Logger) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: logger.With("component", "http")}
-	s.handler = s.middleware(routes(svc, cfg, logger))
+	s.hold = httpkit.NewHolder(svc.Hub(), cfg.MaxHeld, cfg.RetryAfter)
+	s.handler = s.middleware(routes(svc, cfg, s.hold, logger))
 	return s
 }
 
 // routes puts every part of the server on one screen: each adapter owns
-// its prefix and its own authentication.
-func routes(svc *core.Service, cfg Config, logger *slog.Logger) http.Handler {
+// its prefix and its own authentication. Held requests (long-polls) are
+// rate-limited like the others but bounded by hold, not by the shedder.
+func routes(svc *core.Service, cfg Config, hold *httpkit.Holder, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	shed := newShedder(cfg.MaxDeviceRequests, cfg.RetryAfter)
 	limits := newRateLimits(cfg)
 	mux.Handle("/api/", api.New(svc, cfg.Stall, logger))
-	mux.Handle("/fw/", limits.wrap(shed.wrap(plain.New(svc, cfg.Stall, logger)), plainDeviceKey))
+	plainH := plain.New(svc, cfg.Stall, logger)
+	mux.Handle("/fw/", limits.wrap(shed.wrap(plainH), plainDeviceKey))
+	mux.Handle("GET /fw/{product}/cmd", limits.wrap(heldOr(shed.wrap(plainH), plain.NewWait(svc, hold, logger)),
+		plainDeviceKey))
 	mux.Handle("/device/", limits.wrap(shed.wrap(native.New(svc, cfg.Stall, logger)), nativeDeviceKey))
+	mux.Handle("GET /device/v1/{product}/wait", limits.wrap(native.NewWait(svc, hold, logger), waitDeviceKey))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpkit.Text(w, http.StatusOK, "ok")
 	})
 	return mux
+}
+
+// heldOr sends plain command requests that ask to wait to held, and the
+// others to h.
+func heldOr(h, held http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Query().Has("wait") {
+			held.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Handler returns the server's handler, for tests that serve it themselves.
@@ -183,6 +211,9 @@ func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
 		MaxHeaderBytes: 16 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// Shutdown waits for requests in flight; held ones would hold it for
+	// their whole timeout, so they are told to end at once.
+	hs.RegisterOnShutdown(s.hold.Close)
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- hs.Serve(ln) }()

@@ -32,6 +32,11 @@ type env struct {
 
 func newEnv(t *testing.T, stall time.Duration, wrap func(net.Listener) net.Listener) *env {
 	t.Helper()
+	return newEnvConfig(t, server.Config{Stall: stall}, wrap)
+}
+
+func newEnvConfig(t *testing.T, cfg server.Config, wrap func(net.Listener) net.Listener) *env {
+	t.Helper()
 	ctx := t.Context()
 	log := slog.New(slog.DiscardHandler)
 	st, err := sqlite.Open(ctx, t.TempDir()+"/ferry.db", log)
@@ -64,7 +69,7 @@ func newEnv(t *testing.T, stall time.Duration, wrap func(net.Listener) net.Liste
 	if wrap != nil {
 		ln = wrap(ln)
 	}
-	srv := server.New(svc, server.Config{Stall: stall}, log)
+	srv := server.New(svc, cfg, log)
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
