@@ -58,6 +58,8 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./manifest
 	go test -run='^$$' -fuzz='^FuzzDecodePublicKey$$' -fuzztime=$(FUZZTIME) ./manifest
 	go test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./manifest
+	go test -run='^$$' -fuzz='^FuzzLZSSRoundTrip$$' -fuzztime=$(FUZZTIME) ./internal/arduino
+	go test -run='^$$' -fuzz='^FuzzCheckImage$$' -fuzztime=$(FUZZTIME) ./internal/arduino
 
 test: check
 
