@@ -41,6 +41,8 @@ check: tools
 	go test -race -count=1 ./...
 	@echo "rollout acceptance: 2000 simulated devices, too many for a server slowed by -race"
 	go test -count=1 -run Acceptance ./internal/sim/
+	@echo "LZSS corpus round trip: every corpus image through the .ota and LZSS encoders, without -race"
+	go test -count=1 -v -run '^TestCorpus$$' ./internal/arduino/
 	$(MAKE) fuzz FUZZTIME=5000x
 
 # Each fuzz target in turn; `go test -fuzz` takes one target at a time.

@@ -27,6 +27,11 @@ func corpusDir(t *testing.T) string {
 // (go test -v -run TestCorpus ./internal/arduino; bench/lzss-corpus.sh
 // puts gzip -9 beside it). Encode times are logged, never asserted.
 func TestCorpus(t *testing.T) {
+	if raceEnabled {
+		// Pure computation with no goroutines: the race detector finds
+		// nothing here and makes 17 MB of encoding take a minute.
+		t.Skip("the corpus round trip runs without -race (make check runs it so)")
+	}
 	dir := corpusDir(t)
 	folders, err := os.ReadDir(dir)
 	if err != nil {
@@ -72,14 +77,10 @@ func TestCorpus(t *testing.T) {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "folder\tfiles\traw bytes\tlzss bytes\tlzss/raw\tencode MB/s\t")
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r[:6], "\t")+"\t")
+		fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
 	}
 	_ = tw.Flush()
 	t.Logf("LZSS of the corpus images:\n%s", b.String())
-	for _, r := range rows {
-		// One machine-readable line per folder for bench/lzss-corpus.sh.
-		t.Logf("lzss-corpus %s %s", strings.Join(r[:4], " "), r[6])
-	}
 }
 
 type stats struct {
@@ -105,6 +106,5 @@ func (s *stats) merge(o stats) {
 func (s stats) row(name string) []string {
 	mbps := float64(s.raw) / 1e6 / max(s.took.Seconds(), 1e-9)
 	return []string{name, fmt.Sprint(s.files), fmt.Sprint(s.raw), fmt.Sprint(s.lzss),
-		fmt.Sprintf("%.1f%%", 100*float64(s.lzss)/float64(s.raw)), fmt.Sprintf("%.1f", mbps),
-		fmt.Sprint(s.took.Nanoseconds())}
+		fmt.Sprintf("%.1f%%", 100*float64(s.lzss)/float64(s.raw)), fmt.Sprintf("%.1f", mbps)}
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package arduino
+
+const raceEnabled = false
