@@ -52,7 +52,9 @@ type Publish struct {
 // PublishRelease stores the image and creates the release. The image is
 // streamed into the blob store and hashed on the way; if it is too large,
 // does not match ExpectSHA256 or its signed manifest, lowers the product's
-// security counter, or the version exists, nothing is published.
+// security counter, does not fit the product's board profile, or the
+// version exists, nothing is published. For a product with a board
+// profile it also makes and stores the release's .ota and LZSS files.
 func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, error) {
 	p, err := s.validatePublish(ctx, in)
 	if err != nil {
@@ -70,8 +72,13 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 		return Release{}, err
 	}
 
-	limited := &limitReader{r: in.Image, left: s.cfg.MaxImageSize}
-	d, err := s.blobs.Put(ctx, limited, func(d Digests) error {
+	var image io.Reader = &limitReader{r: in.Image, left: s.cfg.MaxImageSize}
+	var board *boardUpload
+	if b, l, ok := boardOf(p); ok {
+		board = &boardUpload{r: image, board: b, loader: l}
+		image = board
+	}
+	d, err := s.blobs.Put(ctx, image, func(d Digests) error {
 		if d.Size == 0 {
 			return fmt.Errorf("%w: the image is empty", ErrInvalid)
 		}
@@ -83,10 +90,20 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 				return fmt.Errorf("%w: %w", ErrInvalid, err)
 			}
 		}
+		if board != nil {
+			return board.check(in.Version)
+		}
 		return nil
 	})
 	if err != nil {
 		return Release{}, fmt.Errorf("store image of %s %s: %w", in.Product, in.Version, err)
+	}
+	if board != nil {
+		// TODO(blob-gc): like the image, these stay on disk if the release
+		// is not created below; see the note there.
+		if r.Derived, err = board.store(ctx, s.blobs); err != nil {
+			return Release{}, fmt.Errorf("publish %s %s: %w", in.Product, in.Version, err)
+		}
 	}
 
 	r.Digests, r.CreatedAt = d, s.now()
@@ -98,9 +115,12 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 		if err := tx.CreateRelease(ctx, &r); err != nil {
 			return err
 		}
-		err := audit(ctx, tx, r.CreatedAt, "release.push", p.Name, r.Version,
-			map[string]any{"size": r.Size, "sha256": r.SHA256, "channel": in.Channel,
-				"counter": r.Counter, "signed": sig != nil})
+		detail := map[string]any{"size": r.Size, "sha256": r.SHA256, "channel": in.Channel,
+			"counter": r.Counter, "signed": sig != nil}
+		for _, f := range r.Derived {
+			detail[string(f.Format)+"_size"] = f.Size
+		}
+		err := audit(ctx, tx, r.CreatedAt, "release.push", p.Name, r.Version, detail)
 		if err != nil || in.Channel == "" {
 			return err
 		}
@@ -113,7 +133,8 @@ func (s *Service) PublishRelease(ctx context.Context, in Publish) (Release, erro
 		return Release{}, fmt.Errorf("publish %s %s: %w", in.Product, in.Version, err)
 	}
 	s.log.Info("release published", "product", p.Name, "version", r.Version, "size", r.Size,
-		"sha256", r.SHA256, "channel", in.Channel, "counter", r.Counter, "signed", sig != nil)
+		"sha256", r.SHA256, "channel", in.Channel, "counter", r.Counter, "signed", sig != nil,
+		"derived", len(r.Derived))
 	if in.Channel != "" {
 		s.hub.Wake(p.ID, 0)
 	}

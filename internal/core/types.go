@@ -35,6 +35,13 @@ type Product struct {
 	// RequireSignature refuses releases without a manifest signed by one
 	// of the product's active keys.
 	RequireSignature bool
+	// Board names the product's board profile (package arduino), and
+	// Loader the second-stage loader its sketches are built with; both
+	// empty for a product without one. With a profile, every upload is
+	// checked against it, and each release gets the .ota and LZSS files
+	// the board's loaders flash (see Derived).
+	Board  string
+	Loader string
 }
 
 // Digests describe an image: its size and the digests devices check.
@@ -64,6 +71,40 @@ type Release struct {
 	Manifest  []byte
 	Signature []byte
 	KeyID     int64
+	// Derived lists the files made from the image when the release was
+	// published, in the order of Formats; none for a product without a
+	// board profile.
+	Derived []Derived
+}
+
+// Format names a file Ferry derives from a release's image.
+type Format string
+
+// Formats, in the order a release lists them.
+const (
+	// FormatOTA is the Arduino .ota file: a 20-byte header and the LZSS
+	// stream of the image.
+	FormatOTA Format = "ota"
+	// FormatLZSS is the bare LZSS stream, which the SSU loader flashes
+	// from the file UPDATE.BIN.LZSS.
+	FormatLZSS Format = "lzss"
+)
+
+// Derived is a file made from a release's image at publish. It is stored
+// in the blob store under its SHA-256, like images, and never changes.
+type Derived struct {
+	Format Format
+	Digests
+}
+
+// DerivedFile returns the release's file of format f, if it has one.
+func (r Release) DerivedFile(f Format) (Derived, bool) {
+	for _, d := range r.Derived {
+		if d.Format == f {
+			return d, true
+		}
+	}
+	return Derived{}, false
 }
 
 // DefaultChannel is the channel devices follow unless told otherwise, and

@@ -3,6 +3,7 @@ package coretest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,10 +243,13 @@ func testSaveProduct(t *testing.T, s core.Store) {
 	p := mkProduct(t, s, "widget")
 	mkProduct(t, s, "gadget")
 
-	// Only the poll intervals are written.
+	// Only the poll intervals, the signature rule and the board profile
+	// are written.
 	saved := p
 	saved.PollIdle = 6 * time.Hour
 	saved.PollActive = 30 * time.Second
+	saved.RequireSignature = true
+	saved.Board, saved.Loader = "mkrgsm1400", "ssu"
 	saved.Name, saved.Access, saved.KeyHash = "renamed", core.AccessKey, fakeSHA256("9")
 	if err := s.SaveProduct(ctx, saved); err != nil {
 		t.Fatalf("SaveProduct(%+v) = %v, want nil", saved, err)
@@ -253,11 +257,13 @@ func testSaveProduct(t *testing.T, s core.Store) {
 
 	want := p
 	want.PollIdle, want.PollActive = saved.PollIdle, saved.PollActive
+	want.RequireSignature, want.Board, want.Loader = true, saved.Board, saved.Loader
 	got, err := s.ProductByName(ctx, p.Name)
 	if err != nil || !same(got, want, normProduct) {
 		t.Errorf("ProductByName(%q) after SaveProduct = %+v, %v, want %+v, nil", p.Name, got, err, want)
 	}
-	if got, err := s.ProductByName(ctx, "gadget"); err != nil || got.PollIdle != 0 || got.PollActive != 0 {
+	if got, err := s.ProductByName(ctx, "gadget"); err != nil || got.PollIdle != 0 || got.PollActive != 0 ||
+		got.Board != "" {
 		t.Errorf("ProductByName(%q) = %+v, %v, want default polls, nil", "gadget", got, err)
 	}
 }
@@ -268,7 +274,15 @@ func testReleases(t *testing.T, s core.Store) {
 	other := mkProduct(t, s, "gadget")
 	r1 := mkRelease(t, s, p.ID, "1.0", 1)
 	mkRelease(t, s, other.ID, "1.5", 2)
-	r2 := mkRelease(t, s, p.ID, "1.1-rc.1+build.7", 3)
+	r2 := mkReleaseFrom(t, s, core.Release{ProductID: p.ID, Version: "1.1-rc.1+build.7",
+		Digests:   core.Digests{Size: 3000, CRC32: 0xcbf43926, MD5: strings.Repeat("1", 32), SHA256: fakeSHA256("f")},
+		CreatedAt: at(3),
+		Derived: []core.Derived{
+			{Format: core.FormatOTA, Digests: core.Digests{Size: 2100, CRC32: 0xffffffff,
+				MD5: strings.Repeat("2", 32), SHA256: fakeSHA256("2")}},
+			{Format: core.FormatLZSS, Digests: core.Digests{Size: 2080, CRC32: 1,
+				MD5: strings.Repeat("3", 32), SHA256: fakeSHA256("3")}},
+		}})
 	if r1.ID == 0 || r2.ID == 0 || r1.ID == r2.ID {
 		t.Errorf("CreateRelease() set IDs %d and %d, want two distinct non-zero IDs", r1.ID, r2.ID)
 	}

@@ -8,15 +8,17 @@ import (
 )
 
 // Poll intervals are stored as INTEGER milliseconds, 0 for the default.
-const productColumns = `id, name, access, key_hash, created_at, poll_idle, poll_active, require_signature`
+const productColumns = `id, name, access, key_hash, created_at, poll_idle, poll_active, require_signature,
+	board, loader`
 
 // CreateProduct implements core.Store.
 func (s *Store) CreateProduct(ctx context.Context, p *core.Product) error {
 	err := s.q.QueryRowContext(ctx, `INSERT INTO products
-		(name, access, key_hash, created_at, poll_idle, poll_active, require_signature)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		(name, access, key_hash, created_at, poll_idle, poll_active, require_signature, board, loader)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Name, p.Access, p.KeyHash, millis(p.CreatedAt),
-		p.PollIdle.Milliseconds(), p.PollActive.Milliseconds(), p.RequireSignature).Scan(&p.ID)
+		p.PollIdle.Milliseconds(), p.PollActive.Milliseconds(), p.RequireSignature,
+		p.Board, p.Loader).Scan(&p.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create product %q", p.Name))
 	}
@@ -45,11 +47,12 @@ func (s *Store) Products(ctx context.Context) ([]core.Product, error) {
 }
 
 // SaveProduct implements core.Store. Intervals are kept to the millisecond.
+// It writes the poll intervals, the signature rule and the board profile.
 func (s *Store) SaveProduct(ctx context.Context, p core.Product) error {
 	op := fmt.Sprintf("save product %d", p.ID)
 	res, err := s.q.ExecContext(ctx, `UPDATE products SET poll_idle = ?, poll_active = ?,
-		require_signature = ? WHERE id = ?`,
-		p.PollIdle.Milliseconds(), p.PollActive.Milliseconds(), p.RequireSignature, p.ID)
+		require_signature = ?, board = ?, loader = ? WHERE id = ?`,
+		p.PollIdle.Milliseconds(), p.PollActive.Milliseconds(), p.RequireSignature, p.Board, p.Loader, p.ID)
 	if err != nil {
 		return wrapErr(err, op)
 	}
@@ -59,7 +62,8 @@ func (s *Store) SaveProduct(ctx context.Context, p core.Product) error {
 func scanProduct(sc scanner) (core.Product, error) {
 	var p core.Product
 	var created, idle, active int64
-	err := sc.Scan(&p.ID, &p.Name, &p.Access, &p.KeyHash, &created, &idle, &active, &p.RequireSignature)
+	err := sc.Scan(&p.ID, &p.Name, &p.Access, &p.KeyHash, &created, &idle, &active, &p.RequireSignature,
+		&p.Board, &p.Loader)
 	p.CreatedAt = fromMillis(created)
 	p.PollIdle = fromMS(idle)
 	p.PollActive = fromMS(active)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/ferry-ota/ferry/internal/core"
@@ -12,16 +13,20 @@ import (
 
 // key_id is NULL for unsigned releases (see nullID).
 const releaseColumns = `id, product_id, version, size, crc32, md5, sha256, notes, created_at,
-	security_counter, manifest, signature, COALESCE(key_id, 0)`
+	security_counter, manifest, signature, COALESCE(key_id, 0), derived`
 
 // CreateRelease implements core.Store.
 func (s *Store) CreateRelease(ctx context.Context, r *core.Release) error {
-	err := s.q.QueryRowContext(ctx, `INSERT INTO releases
+	derived, err := encodeDerived(r.Derived)
+	if err != nil {
+		return fmt.Errorf("create release %q of product %d: %w", r.Version, r.ProductID, err)
+	}
+	err = s.q.QueryRowContext(ctx, `INSERT INTO releases
 		(product_id, version, size, crc32, md5, sha256, notes, created_at,
-			security_counter, manifest, signature, key_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			security_counter, manifest, signature, key_id, derived)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.ProductID, r.Version, r.Size, r.CRC32, r.MD5, r.SHA256, r.Notes, millis(r.CreatedAt),
-		r.Counter, blob(r.Manifest), blob(r.Signature), nullID(r.KeyID),
+		r.Counter, blob(r.Manifest), blob(r.Signature), nullID(r.KeyID), derived,
 	).Scan(&r.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create release %q of product %d", r.Version, r.ProductID))
@@ -84,8 +89,51 @@ func (s *Store) Releases(ctx context.Context, productID int64) ([]core.Release, 
 func scanRelease(sc scanner) (core.Release, error) {
 	var r core.Release
 	var created int64
+	var derived string
 	err := sc.Scan(&r.ID, &r.ProductID, &r.Version, &r.Size, &r.CRC32, &r.MD5, &r.SHA256,
-		&r.Notes, &created, &r.Counter, &r.Manifest, &r.Signature, &r.KeyID)
+		&r.Notes, &created, &r.Counter, &r.Manifest, &r.Signature, &r.KeyID, &derived)
+	if err != nil {
+		return r, err
+	}
 	r.CreatedAt = fromMillis(created)
+	r.Derived, err = decodeDerived(derived)
 	return r, err
+}
+
+// derivedJSON is one element of releases.derived (see 0005_arduino.sql).
+type derivedJSON struct {
+	Format string `json:"format"`
+	Size   int64  `json:"size"`
+	CRC32  uint32 `json:"crc32"`
+	MD5    string `json:"md5"`
+	SHA256 string `json:"sha256"`
+}
+
+func encodeDerived(ds []core.Derived) (string, error) {
+	out := make([]derivedJSON, len(ds))
+	for i, d := range ds {
+		out[i] = derivedJSON{Format: string(d.Format), Size: d.Size, CRC32: d.CRC32, MD5: d.MD5, SHA256: d.SHA256}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "", fmt.Errorf("encode derived files: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeDerived returns nil for a release without derived files.
+func decodeDerived(s string) ([]core.Derived, error) {
+	var in []derivedJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("decode derived files: %w", err)
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]core.Derived, len(in))
+	for i, d := range in {
+		out[i] = core.Derived{Format: core.Format(d.Format),
+			Digests: core.Digests{Size: d.Size, CRC32: d.CRC32, MD5: d.MD5, SHA256: d.SHA256}}
+	}
+	return out, nil
 }
