@@ -46,10 +46,15 @@ func (o *Operator) ConfigureDevice(ctx context.Context, product, id string, s De
 // concerns them. Nil leaves one as it is; a pointer to 0 returns it to the
 // server's default. RequireSignature, when set, turns the refusal of
 // unsigned release uploads on or off.
+//
+// Board, when set, gives the product a board profile with Loader (both
+// names as in Product), or takes the profile away when it points to "".
 type ProductSettings struct {
 	PollIdle         *time.Duration
 	PollActive       *time.Duration
 	RequireSignature *bool
+	Board            *string
+	Loader           *string
 }
 
 // ConfigureProduct applies settings to a product and returns it.
@@ -58,7 +63,9 @@ func (o *Operator) ConfigureProduct(ctx context.Context, product string, s Produ
 		PollIdle         *string `json:"poll_idle,omitempty"`
 		PollActive       *string `json:"poll_active,omitempty"`
 		RequireSignature *bool   `json:"require_signature,omitempty"`
-	}{durationPtr(s.PollIdle), durationPtr(s.PollActive), s.RequireSignature}
+		Board            *string `json:"board,omitempty"`
+		Loader           *string `json:"loader,omitempty"`
+	}{durationPtr(s.PollIdle), durationPtr(s.PollActive), s.RequireSignature, s.Board, s.Loader}
 	var p Product
 	err := o.c.doJSON(ctx, http.MethodPatch, productPath(product), nil, in, &p)
 	return p, err

@@ -41,6 +41,11 @@ type Product struct {
 	// RequireSignature makes the server refuse release uploads that carry
 	// no manifest and signature.
 	RequireSignature bool `json:"require_signature"`
+	// Board is the product's board profile (mkrgsm1400, mkrwifi1010,
+	// nano33iot) and Loader the second-stage loader its sketches are built
+	// with (none, sdu, ssu, snu); both empty without a profile.
+	Board  string `json:"board,omitempty"`
+	Loader string `json:"loader,omitempty"`
 }
 
 // Release is one published firmware version of a product. Digests are
@@ -60,6 +65,24 @@ type Release struct {
 	// Signed tells whether the release was uploaded with a manifest and a
 	// signature that verified.
 	Signed bool `json:"signed"`
+	// Derived are the files the server made from the image for the
+	// product's board profile (the Arduino .ota file and LZSS stream);
+	// none without a profile.
+	Derived []Derived `json:"derived,omitempty"`
+}
+
+// Derived is a file the server made from a release's image: Format "ota"
+// or "lzss". Saved is how many bytes it saves against the image, and
+// SavedPercent that as a share of the image; both negative when it is
+// larger.
+type Derived struct {
+	Format       string  `json:"format"`
+	Size         int64   `json:"size"`
+	CRC32        string  `json:"crc32"`
+	MD5          string  `json:"md5"`
+	SHA256       string  `json:"sha256"`
+	Saved        int64   `json:"saved"`
+	SavedPercent float64 `json:"saved_percent"`
 }
 
 // Key is a public key registered with a product to verify its release

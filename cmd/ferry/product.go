@@ -11,6 +11,7 @@ func runProduct(ctx context.Context, e env) error {
 	return runVerb(ctx, e, "product", []verb{
 		{"create", "create a product", runProductCreate},
 		{"list", "list products", runProductList},
+		{"show", "show one product and its settings", runProductShow},
 		{"set", "set a product's poll intervals and signature rule", runProductSet},
 	})
 }
@@ -90,9 +91,48 @@ func runProductList(ctx context.Context, e env) error {
 		return printJSON(e.stdout, map[string]any{"products": ps})
 	}
 	tw := newTable(e.stdout)
-	row(tw, "NAME", "ACCESS", "CREATED")
+	row(tw, "NAME", "ACCESS", "BOARD", "CREATED")
 	for _, p := range ps {
-		row(tw, p.Name, p.Access, when(p.CreatedAt))
+		board := "-"
+		if p.Board != "" {
+			board = p.Board + "/" + p.Loader
+		}
+		row(tw, p.Name, p.Access, board, when(p.CreatedAt))
 	}
+	return tw.Flush()
+}
+
+const productShowUsage = `
+Usage: ferry product show [flags] NAME
+
+Shows a product: its access mode, poll intervals, signature rule and board
+profile.
+
+Example:
+  ferry product show mkr-gsm-sensor
+`
+
+func runProductShow(ctx context.Context, e env) error {
+	c := newOpCmd(e, "product show", productShowUsage, "NAME")
+	args, op, err := c.connect()
+	if err != nil {
+		return err
+	}
+
+	p, err := op.Product(ctx, args[0])
+	if err != nil {
+		return c.wrap(err)
+	}
+	if c.r.json {
+		return printJSON(e.stdout, p)
+	}
+	tw := newTable(e.stdout)
+	row(tw, "name", p.Name)
+	row(tw, "access", p.Access)
+	row(tw, "poll idle", orDefault(p.PollIdle))
+	row(tw, "poll active", orDefault(p.PollActive))
+	row(tw, "signature", map[bool]string{true: "required", false: "not required"}[p.RequireSignature])
+	row(tw, "board", boardText(p))
+	row(tw, "created", when(p.CreatedAt))
 	return tw.Flush()
 }

@@ -37,7 +37,10 @@ Usage: ferry release push --product P --version V [flags] FILE
 Uploads FILE as release V of product P and points a channel at it
 (stable unless --channel or --no-channel says otherwise). Prints
 "VERSION  SIZE bytes  sha256 HEX", then "channel NAME -> VERSION" for the
-channel it moved.
+channel it moved. For a product with a board profile FILE is the
+sketch's exported .bin; the server checks it against the board and also
+makes the .ota file and LZSS stream, each printed with its size and what
+it saves against FILE.
 
 With --manifest and --sig (from 'ferry release sign') the upload is
 signed: the version and security counter come from the manifest, and a
@@ -141,10 +144,21 @@ func printPushed(e env, asJSON bool, rel client.Release, channel string) error {
 	} else if rel.Counter != 0 {
 		fmt.Fprintf(e.stdout, "unsigned, counter %d\n", rel.Counter)
 	}
+	for _, d := range rel.Derived {
+		fmt.Fprintf(e.stdout, "%s  %d bytes  %s\n", d.Format, d.Size, savedText(d))
+	}
 	if channel != "" {
 		fmt.Fprintf(e.stdout, "channel %s -> %s\n", channel, rel.Version)
 	}
 	return nil
+}
+
+// savedText says what a derived file saves against the raw image.
+func savedText(d client.Derived) string {
+	if d.Saved < 0 {
+		return fmt.Sprintf("%d bytes (%.1f%%) more than the image", -d.Saved, -d.SavedPercent)
+	}
+	return fmt.Sprintf("saves %d bytes (%.1f%%) against the image", d.Saved, d.SavedPercent)
 }
 
 // trustFlags are release push's flags for a signed upload, or for the
@@ -338,6 +352,12 @@ func runReleaseShow(ctx context.Context, e env) error {
 	row(tw, "crc32", rel.CRC32)
 	row(tw, "md5", rel.MD5)
 	row(tw, "sha256", rel.SHA256)
+	for _, d := range rel.Derived {
+		row(tw, d.Format, fmt.Sprintf("%d bytes, %s", d.Size, savedText(d)))
+		row(tw, d.Format+" crc32", d.CRC32)
+		row(tw, d.Format+" md5", d.MD5)
+		row(tw, d.Format+" sha256", d.SHA256)
+	}
 	row(tw, "created", when(rel.CreatedAt))
 	// Continuation lines start with an empty cell so they line up under
 	// the first.

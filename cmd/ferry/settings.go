@@ -111,7 +111,8 @@ func deviceSettings(d client.DeviceInfo) string {
 }
 
 const productSetUsage = `
-Usage: ferry product set [--poll-idle D] [--poll-active D] [--require-signature[=false]] [flags] NAME
+Usage: ferry product set [--poll-idle D] [--poll-active D] [--require-signature[=false]]
+                         [--board B --loader L] [flags] NAME
 
 Sets how long the product's devices wait between check-ins: when idle, and
 while an update or rollout concerns them. 0 returns an interval to the
@@ -121,9 +122,17 @@ server's default.
 manifest and signature (see 'ferry release sign'); add a key first with
 'ferry key add'. --require-signature=false accepts unsigned pushes again.
 
+--board gives the product an Arduino board profile (mkrgsm1400,
+mkrwifi1010, nano33iot) and --loader the second-stage loader its sketches
+are built with (none, sdu, ssu, snu): every push is then checked against
+the board's flash layout, and each release also gets the .ota file and
+the LZSS stream the loaders flash (docs/arduino.md). --board none takes
+the profile away.
+
 Example:
   ferry product set mkr-gsm-sensor --poll-idle 6h --poll-active 5m
   ferry product set mkr-gsm-sensor --require-signature
+  ferry product set mkr-gsm-sensor --board mkrgsm1400 --loader ssu
 `
 
 func runProductSet(ctx context.Context, e env) error {
@@ -131,6 +140,8 @@ func runProductSet(ctx context.Context, e env) error {
 	idle := c.fs.Duration("poll-idle", 0, "poll interval of idle devices (0: the server's default)")
 	active := c.fs.Duration("poll-active", 0, "poll interval while an update concerns a device (0: the default)")
 	signed := c.fs.Bool("require-signature", false, "refuse release pushes without a manifest and signature")
+	board := c.fs.String("board", "", "Arduino board `profile`, or none to remove it")
+	loader := c.fs.String("loader", "", "second-stage `loader` of the board's sketches: none, sdu, ssu or snu")
 	args, err := c.parse()
 	if err != nil {
 		return err
@@ -145,8 +156,12 @@ func runProductSet(ctx context.Context, e env) error {
 	if flagSet(c.fs, "require-signature") {
 		s.RequireSignature = signed
 	}
-	if s.PollIdle == nil && s.PollActive == nil && s.RequireSignature == nil {
-		return fmt.Errorf("%s: nothing to change: give --poll-idle, --poll-active or --require-signature", c.name)
+	if err := boardSettings(c, &s, *board, *loader); err != nil {
+		return err
+	}
+	if s.PollIdle == nil && s.PollActive == nil && s.RequireSignature == nil && s.Board == nil {
+		return fmt.Errorf("%s: nothing to change: give --poll-idle, --poll-active, --require-signature or --board",
+			c.name)
 	}
 	op, err := c.operator()
 	if err != nil {
@@ -168,9 +183,49 @@ func runProductSet(ctx context.Context, e env) error {
 	} else if s.RequireSignature != nil {
 		rule = ", signature not required"
 	}
+	if s.Board != nil {
+		rule += ", board " + boardText(p)
+	}
 	fmt.Fprintf(e.stdout, "%s: poll idle %s, poll active %s%s\n", p.Name, orDefault(p.PollIdle),
 		orDefault(p.PollActive), rule)
 	return nil
+}
+
+// boardSettings checks --board and --loader against each other and fills
+// in s.
+func boardSettings(c *opCmd, s *client.ProductSettings, board, loader string) error {
+	switch {
+	case !flagSet(c.fs, "board") && flagSet(c.fs, "loader"):
+		return fmt.Errorf("%s: --loader needs --board", c.name)
+	case !flagSet(c.fs, "board"):
+		return nil
+	case board == "none" || board == "":
+		if flagSet(c.fs, "loader") {
+			return fmt.Errorf("%s: --board %s removes the profile, so --loader has nothing to go with", c.name,
+				orNone(board))
+		}
+		board = ""
+	case !flagSet(c.fs, "loader"):
+		return fmt.Errorf("%s: --board needs --loader: none, sdu, ssu or snu, as the board allows", c.name)
+	}
+	s.Board, s.Loader = &board, &loader
+	return nil
+}
+
+// boardText shows a product's board profile as "mkrgsm1400 (loader ssu)",
+// or "none".
+func boardText(p client.Product) string {
+	if p.Board == "" {
+		return "none"
+	}
+	return p.Board + " (loader " + p.Loader + ")"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
 }
 
 func orDefault(d string) string {

@@ -64,6 +64,9 @@ func (h *Handler) handleConfigureProduct(w http.ResponseWriter, r *http.Request)
 		PollIdle         *string `json:"poll_idle"`
 		PollActive       *string `json:"poll_active"`
 		RequireSignature *bool   `json:"require_signature"`
+		// Board and Loader go together: "board": "" removes the profile.
+		Board  *string `json:"board"`
+		Loader *string `json:"loader"`
 	}
 	if err := h.decode(w, r, &req); err != nil {
 		h.fail(w, r, err)
@@ -79,15 +82,37 @@ func (h *Handler) handleConfigureProduct(w http.ResponseWriter, r *http.Request)
 		h.fail(w, r, err)
 		return
 	}
+	if req.Loader != nil && req.Board == nil {
+		h.fail(w, r, fmt.Errorf("%w: loader without board: give both", core.ErrInvalid))
+		return
+	}
+	if req.Board != nil {
+		// Checked before anything is written, so a bad profile changes
+		// nothing.
+		if err := core.ValidateBoard(*req.Board, deref(req.Loader)); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	p, err := h.svc.ConfigureProduct(r.Context(), r.PathValue("product"), idle, active)
 	if err == nil && req.RequireSignature != nil {
 		p, err = h.svc.SetRequireSignature(r.Context(), p.Name, *req.RequireSignature)
+	}
+	if err == nil && req.Board != nil {
+		p, err = h.svc.SetBoard(r.Context(), p.Name, *req.Board, deref(req.Loader))
 	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	httpkit.JSON(w, http.StatusOK, viewProduct(p))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // optionalDuration parses s when it is given: nil stays nil.

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -20,13 +21,16 @@ type productView struct {
 	EnrollKey  string    `json:"enroll_key,omitempty"`
 	// RequireSignature refuses unsigned releases.
 	RequireSignature bool `json:"require_signature"`
+	// Board and Loader are the board profile; empty without one.
+	Board  string `json:"board,omitempty"`
+	Loader string `json:"loader,omitempty"`
 }
 
 func viewProduct(p core.Product) productView {
 	return productView{
 		Name: p.Name, Access: string(p.Access), CreatedAt: p.CreatedAt,
 		PollIdle: durationText(p.PollIdle), PollActive: durationText(p.PollActive),
-		RequireSignature: p.RequireSignature,
+		RequireSignature: p.RequireSignature, Board: p.Board, Loader: p.Loader,
 	}
 }
 
@@ -50,14 +54,37 @@ type releaseView struct {
 	CreatedAt time.Time `json:"created_at"`
 	Counter   int64     `json:"counter"`
 	Signed    bool      `json:"signed"`
+	// Derived are the files made from the image for the product's board
+	// profile; omitted when there are none.
+	Derived []derivedView `json:"derived,omitempty"`
+}
+
+type derivedView struct {
+	Format string `json:"format"`
+	Size   int64  `json:"size"`
+	CRC32  string `json:"crc32"`
+	MD5    string `json:"md5"`
+	SHA256 string `json:"sha256"`
+	// Saved is how many bytes the file saves against the image, and
+	// SavedPercent that as a share of the image (negative when larger).
+	Saved        int64   `json:"saved"`
+	SavedPercent float64 `json:"saved_percent"`
 }
 
 func viewRelease(product string, r core.Release) releaseView {
-	return releaseView{
+	v := releaseView{
 		Product: product, Version: r.Version, Size: r.Size, CRC32: fmt.Sprintf("%08x", r.CRC32),
 		MD5: r.MD5, SHA256: r.SHA256, Notes: r.Notes, CreatedAt: r.CreatedAt,
 		Counter: r.Counter, Signed: len(r.Signature) > 0,
 	}
+	for _, d := range r.Derived {
+		saved, pct := r.Saved(d)
+		v.Derived = append(v.Derived, derivedView{
+			Format: string(d.Format), Size: d.Size, CRC32: fmt.Sprintf("%08x", d.CRC32), MD5: d.MD5,
+			SHA256: d.SHA256, Saved: saved, SavedPercent: math.Round(pct*10) / 10,
+		})
+	}
+	return v
 }
 
 type channelView struct {

@@ -52,6 +52,21 @@ func New(svc *core.Service, stall time.Duration, logger *slog.Logger) *Handler {
 	}))
 	h.mux.HandleFunc("GET /fw/{product}/md5", h.digest(func(r core.Release) string { return r.MD5 }))
 	h.mux.HandleFunc("GET /fw/{product}/sha256", h.digest(func(r core.Release) string { return r.SHA256 }))
+	// The Arduino files (docs/arduino.md): the .ota file and the bare LZSS
+	// stream, also under the names sketches store them as.
+	for _, f := range []core.Format{core.FormatOTA, core.FormatLZSS} {
+		h.mux.HandleFunc("GET /fw/{product}/"+string(f), h.handleDerived(f))
+		h.mux.HandleFunc("GET /fw/{product}/update."+string(f), h.handleDerived(f))
+		h.mux.HandleFunc("GET /fw/{product}/"+string(f)+".hash", h.derivedDigest(f, func(d core.Derived) string {
+			return fmt.Sprintf("%08x", d.CRC32)
+		}))
+		h.mux.HandleFunc("GET /fw/{product}/"+string(f)+".md5", h.derivedDigest(f, func(d core.Derived) string {
+			return d.MD5
+		}))
+		h.mux.HandleFunc("GET /fw/{product}/"+string(f)+".sha256", h.derivedDigest(f, func(d core.Derived) string {
+			return d.SHA256
+		}))
+	}
 	h.mux.HandleFunc("GET /fw/{product}/manifest", h.signed("text/plain", "manifest",
 		func(r core.Release) []byte { return r.Manifest }))
 	h.mux.HandleFunc("GET /fw/{product}/sig", h.signed("application/octet-stream", "signature",
@@ -196,6 +211,50 @@ func (h *Handler) handleBin(w http.ResponseWriter, r *http.Request) {
 	}, h.stall)
 	if dev.ID != 0 {
 		h.svc.CountBytes(dev.ID, rel.ID, n)
+	}
+}
+
+// handleDerived serves one of the files derived from the release bin
+// serves, with everything bin has: Range, If-Range, HEAD, an ETag, and the
+// bytes counted for the device, whose download it is.
+func (h *Handler) handleDerived(f core.Format) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, rel, dev, err := h.release(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		d, file, err := h.svc.OpenDerived(r.Context(), p, rel, f)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		defer file.Close()
+
+		n := httpkit.ServeImage(w, r, httpkit.Image{
+			Content: file, ETag: `"` + d.SHA256[:16] + `"`, ContentType: "application/octet-stream",
+		}, h.stall)
+		if dev.ID != 0 {
+			h.svc.CountBytes(dev.ID, rel.ID, n)
+		}
+	}
+}
+
+// derivedDigest answers a digest of a derived file of the release bin
+// serves.
+func (h *Handler) derivedDigest(f core.Format, pick func(core.Derived) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, rel, _, err := h.release(r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		d, err := core.DerivedOf(p, rel, f)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		httpkit.Text(w, http.StatusOK, pick(d))
 	}
 }
 
