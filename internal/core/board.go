@@ -163,6 +163,12 @@ func DerivedOf(p Product, r Release, f Format) (Derived, error) {
 
 // OpenDerived opens release r's file of format f for reading; see
 // DerivedOf for when it has none.
+//
+// TODO(arduino): only the plain protocol serves derived files, by name;
+// native offers list the raw image alone, so a native client on an MKR
+// board cannot be offered the smaller LZSS stream. Offering it needs a
+// content-addressed route for derived files (a store lookup by their
+// SHA-256); it matters once a native client runs on such a board.
 func (s *Service) OpenDerived(ctx context.Context, p Product, r Release, f Format) (Derived, Blob, error) {
 	d, err := DerivedOf(p, r, f)
 	if err != nil {
