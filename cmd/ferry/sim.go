@@ -19,6 +19,12 @@ running server: most speak the native protocol, --plain-share of them the
 plain one (version check-in, the image in 512-byte Range pieces, CRC32
 check, status reports, "reboot", check-in on the new version).
 
+With --mqtt, --mqtt-share of the native devices (all by default) keep a
+session with that broker instead of polling: they check in, report and
+answer commands over MQTT, are pushed offers, and download over HTTP. Each
+logs in as its device id, with the password in the URL if any
+(docs/mqtt.md).
+
 --cut-share of the downloads lose their link midway and resume with Range;
 --fail-install, --rollback and --silent are the shares of devices that fail
 every install they are offered, come back on their old version, or go
@@ -51,6 +57,9 @@ func runSim(ctx context.Context, e env) error {
 	fs.StringVar(&cfg.Version, "version", "1.0.0", "the `version` every device runs at the start")
 	fs.StringVar(&cfg.Token, "token", "", "the product's enrollment key (env FERRY_DEVICE_TOKEN)")
 	fs.Float64Var(&cfg.PlainShare, "plain-share", 0.2, "share of devices that speak the plain protocol")
+	fs.StringVar(&cfg.MQTT, "mqtt", "",
+		"MQTT `broker` (tcp://[USER:PASSWORD@]HOST:PORT); --mqtt-share of the native devices keep a session with it")
+	fs.Float64Var(&cfg.MQTTShare, "mqtt-share", 1, "with --mqtt, share of the native devices that use MQTT")
 	fs.DurationVar(&cfg.Poll, "poll", sim.DefaultPoll, "the devices' own wait between check-ins")
 	fs.DurationVar(&cfg.PollMax, "poll-max", sim.DefaultPollMax, "cap on the server's poll hint (native devices)")
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the first check-ins over this long (default --poll)")
@@ -75,6 +84,9 @@ func runSim(ctx context.Context, e env) error {
 	}
 	if err := required("sim", "product", cfg.Product); err != nil {
 		return err
+	}
+	if cfg.MQTT == "" {
+		cfg.MQTTShare = 0 // the flag's default applies only with --mqtt
 	}
 	if err := checkSimFlags(cfg); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/mqtt"
 	"github.com/ferry-ota/ferry/internal/version"
 )
 
@@ -40,6 +41,13 @@ type Config struct {
 	// PlainShare of the devices speak the plain protocol, the rest the
 	// native one.
 	PlainShare float64
+	// MQTT is a broker URL (tcp://HOST:PORT, mqtts://HOST:PORT, user and
+	// password optional). MQTTShare of the native devices then keep a
+	// session with it: they check in, report and acknowledge over MQTT,
+	// are pushed offers and commands, and still download over HTTP. Each
+	// logs in as its device id, with the URL's password if any.
+	MQTT      string
+	MQTTShare float64
 	// Poll is the devices' own wait between check-ins. Plain devices always
 	// use it; native devices use it when the server sends no poll hint.
 	// Zero means DefaultPoll.
@@ -123,6 +131,14 @@ func (c Config) validate() error {
 	if _, err := version.Parse(c.Version); err != nil {
 		return fmt.Errorf("starting version: %w", err)
 	}
+	if c.MQTTShare > 0 && c.MQTT == "" {
+		return errors.New("an MQTT share needs a broker URL")
+	}
+	if c.MQTT != "" {
+		if err := (mqtt.Config{Broker: c.MQTT}).Validate(); err != nil {
+			return fmt.Errorf("MQTT broker: %w", err)
+		}
+	}
 	if c.Link < 0 {
 		return fmt.Errorf("link %d bytes per second: want 0 (unlimited) or more", c.Link)
 	}
@@ -137,7 +153,8 @@ func (c Config) validate() error {
 		name string
 		v    float64
 	}{
-		{"plain share", c.PlainShare}, {"cut share", c.CutShare}, {"fail-install share", c.FailInstall},
+		{"plain share", c.PlainShare}, {"MQTT share", c.MQTTShare}, {"cut share", c.CutShare},
+		{"fail-install share", c.FailInstall},
 		{"rollback share", c.Rollback}, {"silent share", c.Silent},
 	}
 	for _, s := range shares {
@@ -187,6 +204,7 @@ func (b Behaviour) String() string {
 const (
 	saltBehaviour = "behaviour"
 	saltPlain     = "plain"
+	saltMQTT      = "mqtt"
 	saltCut       = "cut"
 )
 
@@ -208,6 +226,12 @@ func BehaviourOf(cfg Config, id string) Behaviour {
 // Plain reports whether device id speaks the plain protocol under cfg.
 func Plain(cfg Config, id string) bool {
 	return draw(cfg.Seed, saltPlain, id) < cfg.PlainShare
+}
+
+// MQTT reports whether device id keeps a broker session under cfg: a
+// share of the devices that do not speak the plain protocol.
+func MQTT(cfg Config, id string) bool {
+	return !Plain(cfg, id) && draw(cfg.Seed, saltMQTT, id) < cfg.MQTTShare
 }
 
 // Cut reports whether device id's downloads of release ver are cut midway

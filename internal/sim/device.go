@@ -8,6 +8,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ferry-ota/ferry/client"
+	"github.com/ferry-ota/ferry/internal/mqtt/devlink"
 )
 
 // failDetail is the reason a FailInstall device gives.
@@ -42,6 +43,8 @@ type device struct {
 	plain    bool
 	act      Behaviour
 	native   *client.Device // nil for plain devices
+	mqtt     bool           // keeps a broker session (see Config.MQTT)
+	session  *devlink.Link  // its broker session while it runs; nil for the others
 	token    string         // the device token, or Config.Token until enrolled
 	enrolled bool           // enrolling was tried
 	link     *rate.Limiter  // nil for an unlimited link

@@ -6,7 +6,9 @@
 // client package) or, for a configurable share, the plain protocol the way
 // a modem sketch does: the version check-in, the image in 512-byte Range
 // pieces, the CRC32 check, status reports and the check-in after the
-// "reboot". Devices can be given a link speed, downloads can be cut midway
+// "reboot". With Config.MQTT, a share of the native devices keep a broker
+// session instead of polling (see package devlink), and answer commands.
+// Devices can be given a link speed, downloads can be cut midway
 // and resumed, and a share of devices fail the install, roll back or go
 // silent after downloading.
 //

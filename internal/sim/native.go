@@ -19,7 +19,7 @@ func (s *Sim) nativeCycle(ctx context.Context, d *device) (time.Duration, bool) 
 	var resp client.CheckInResponse
 	err := s.call(ctx, func() error {
 		var err error
-		resp, err = d.native.CheckIn(ctx, client.CheckInRequest{Version: d.running()})
+		resp, err = d.talk().CheckIn(ctx, client.CheckInRequest{Version: d.running()})
 		return err
 	})
 	if err != nil {
@@ -36,7 +36,7 @@ func (s *Sim) nativeCycle(ctx context.Context, d *device) (time.Duration, bool) 
 
 	s.offered(d, strconv.FormatInt(o.ID, 10), o.Version)
 	send := func(ctx context.Context, state string, progress int64, detail string) error {
-		return s.call(ctx, func() error { return d.native.Report(ctx, o.ID, state, progress, detail) })
+		return s.call(ctx, func() error { return d.talk().Report(ctx, o.ID, state, progress, detail) })
 	}
 	if !s.nativeDownload(ctx, d, o, send) {
 		return wait, false

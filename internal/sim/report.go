@@ -33,6 +33,8 @@ type counters struct {
 	corrupt    atomic.Int64
 	cuts       atomic.Int64
 	bytes      atomic.Int64
+	sessions   atomic.Int64 // MQTT devices that connected
+	acks       atomic.Int64 // commands answered over MQTT
 	status     [maxStatus]atomic.Int64
 
 	// The first message seen for each status, so a report can say why
@@ -76,8 +78,12 @@ func (c *counters) changes() int64 {
 // Report is what a run did. Counts of offers and outcomes are the sim's
 // own; when no request failed they equal the server's records.
 type Report struct {
-	Devices      int     `json:"devices"`
-	Plain        int     `json:"plain_devices"`
+	Devices int `json:"devices"`
+	Plain   int `json:"plain_devices"`
+	// MQTT counts the devices that kept a broker session; Acks the
+	// commands they answered.
+	MQTT         int64   `json:"mqtt_devices"`
+	Acks         int64   `json:"mqtt_acks"`
 	Ended        string  `json:"ended"` // settled, duration reached, or interrupted
 	Seconds      float64 `json:"elapsed_seconds"`
 	CheckIns     int64   `json:"check_ins"`
@@ -117,6 +123,8 @@ func (s *Sim) finalReport(elapsed time.Duration, cause error) Report {
 		Corrupt:    s.c.corrupt.Load(),
 		Cuts:       s.c.cuts.Load(),
 		Bytes:      s.c.bytes.Load(),
+		MQTT:       s.c.sessions.Load(),
+		Acks:       s.c.acks.Load(),
 		Errors:     make(map[string]int64),
 		Versions:   make(map[string]int),
 	}
@@ -159,6 +167,9 @@ func statusKey(status int) string {
 func (r Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "devices          %d (%d plain, %d native)\n", r.Devices, r.Plain, r.Devices-r.Plain)
+	if r.MQTT > 0 {
+		fmt.Fprintf(&b, "mqtt sessions    %d, %d commands answered\n", r.MQTT, r.Acks)
+	}
 	elapsed := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
 	fmt.Fprintf(&b, "ended            %s after %s\n", r.Ended, elapsed)
 	fmt.Fprintf(&b, "check-ins        %d (%.1f/s)\n", r.CheckIns, r.CheckInsRate)

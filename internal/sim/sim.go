@@ -62,8 +62,8 @@ func New(cfg Config) (*Sim, error) {
 	s.devices = make([]*device, cfg.Devices)
 	for i := range s.devices {
 		id := deviceID(cfg.Prefix, i+1)
-		d := &device{id: id, plain: Plain(cfg, id), act: BehaviourOf(cfg, id), link: newLink(cfg.Link),
-			token: cfg.Token}
+		d := &device{id: id, plain: Plain(cfg, id), mqtt: MQTT(cfg, id), act: BehaviourOf(cfg, id),
+			link: newLink(cfg.Link), token: cfg.Token}
 		if !d.plain {
 			d.native = client.NewDevice(cfg.Server, cfg.Product, id, cfg.Token, s.hc)
 		}
@@ -108,8 +108,18 @@ func (s *Sim) Run(ctx context.Context) Report {
 // runDevice is one device's life: wait, wake up, do a cycle, until ctx
 // ends or the device goes silent.
 func (s *Sim) runDevice(ctx context.Context, d *device, wait time.Duration) {
-	for {
+	if d.mqtt {
 		if !sleep(ctx, wait) {
+			return
+		}
+		if !s.dial(ctx, d) {
+			return
+		}
+		defer d.session.Close()
+		wait = 0
+	}
+	for {
+		if !s.sleep(ctx, d, wait) {
 			return
 		}
 		s.enroll(ctx, d)
