@@ -94,6 +94,7 @@ func runAgent(ctx context.Context, e env) error {
 	fs.StringVar(&mq.Broker, "mqtt", "", "keep a session with this MQTT `broker` (tcp://HOST:PORT, mqtts://HOST:PORT)")
 	fs.StringVar(&mq.Username, "mqtt-user", "", "broker user name (default: the device id)")
 	mqttPasswordFile := fs.String("mqtt-password-file", "", "`file` holding the broker password")
+	mqttCA := fs.String("mqtt-ca", "", "PEM `file` of an mqtts:// broker's CA certificates (default: the system's)")
 	fs.StringVar(&mq.Prefix, "mqtt-prefix", "ferry", "first segment of the MQTT topics")
 	once := fs.Bool("once", false, "run one update cycle and exit")
 	verbose := fs.Bool("v", false, "log each check-in (debug level)")
@@ -116,7 +117,7 @@ func runAgent(ctx context.Context, e env) error {
 	if cfg.TrustKeys, err = readTrustKeys(trustFiles); err != nil {
 		return err
 	}
-	if err := mqttAgentFlags(&mq, *mqttPasswordFile, *once); err != nil {
+	if err := mqttAgentFlags(&mq, *mqttPasswordFile, *mqttCA, *once); err != nil {
 		return err
 	}
 
@@ -188,12 +189,18 @@ func refusalHint(err error, haveToken bool) string {
 }
 
 // mqttAgentFlags checks the agent's MQTT flags and reads the password file.
-func mqttAgentFlags(mq *agent.MQTTConfig, passwordFile string, once bool) error {
+func mqttAgentFlags(mq *agent.MQTTConfig, passwordFile, ca string, once bool) error {
 	if mq.Broker == "" {
-		if passwordFile != "" || mq.Username != "" {
-			return errors.New("agent: --mqtt-user and --mqtt-password-file need --mqtt")
+		if passwordFile != "" || mq.Username != "" || ca != "" {
+			return errors.New("agent: --mqtt-user, --mqtt-password-file and --mqtt-ca need --mqtt")
 		}
 		return nil
+	}
+	if ca != "" {
+		var err error
+		if mq.TLS, err = mqttTLS(ca); err != nil {
+			return fmt.Errorf("agent: --mqtt-ca: %w", err)
+		}
 	}
 	if once {
 		return errors.New("agent: --once does not apply with --mqtt, which keeps a session")

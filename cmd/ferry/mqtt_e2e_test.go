@@ -118,7 +118,9 @@ func (s *testServer) startAgent(t *testing.T, log io.Writer, args ...string) {
 // downloads it over HTTP, reports status over MQTT and acknowledges a
 // command, and Ferry's record says so.
 func TestMQTTAgentAcceptance(t *testing.T) {
-	b := mqtttest.Run(t, mqtttest.Options{Users: map[string]string{"d1": mqtttest.Password("d1")}})
+	// Over TLS, with the broker's own CA, as devices on a public network
+	// would connect.
+	b := mqtttest.Run(t, mqtttest.Options{TLS: true, Users: map[string]string{"d1": mqtttest.Password("d1")}})
 	dir := t.TempDir()
 	ferryPW := writeFile(t, "ferry.pw", []byte(mqtttest.Password(mqtttest.FerryUser)+"\n"))
 	d1PW := filepath.Join(dir, "d1.pw")
@@ -128,7 +130,7 @@ func TestMQTTAgentAcceptance(t *testing.T) {
 
 	var serverLog, agentLog syncBuffer
 	s := startMQTTServer(t, &serverLog, "--mqtt", b.URL(), "--mqtt-user", mqtttest.FerryUser,
-		"--mqtt-password-file", ferryPW, "--poll-interval", "1h", "--poll-active", "1h")
+		"--mqtt-password-file", ferryPW, "--mqtt-ca", b.CAFile, "--poll-interval", "1h", "--poll-active", "1h")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s\nagent log:\n%s", serverLog.String(), agentLog.String())
@@ -142,7 +144,8 @@ func TestMQTTAgentAcceptance(t *testing.T) {
 		writeFile(t, "fw-1.1.0.bin", img))
 
 	s.startAgent(t, &agentLog, "--product", mqtttest.Product, "--device", "d1", "--version", "1.0.0",
-		"--state-dir", filepath.Join(dir, "state"), "--mqtt", b.URL(), "--mqtt-password-file", d1PW)
+		"--state-dir", filepath.Join(dir, "state"), "--mqtt", b.URL(), "--mqtt-password-file", d1PW,
+		"--mqtt-ca", b.CAFile)
 	eventually(t, "the agent checks in over MQTT", func() bool {
 		out, err := s.ferry(t, "device", "show", "d1", "--json")
 		return err == nil && strings.Contains(out, `"version": "1.0.0"`)
@@ -218,4 +221,48 @@ func TestServeMQTTBrokerDown(t *testing.T) {
 	eventually(t, "Ferry connects once the broker is up", func() bool {
 		return strings.Contains(log.String(), "msg=\"mqtt connected\"")
 	})
+}
+
+func TestParseServeMQTT(t *testing.T) {
+	pw := writeFile(t, "pw", []byte("s3cret\n"))
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"complete", []string{"--mqtt", "tcp://127.0.0.1:1883", "--mqtt-user", "_ferry", "--mqtt-password-file", pw,
+			"--mqtt-trust", "a,b", "--mqtt-image-url", "https://ferry.example"}, ""},
+		{"password in URL", []string{"--mqtt", "mqtts://_ferry:s3cret@broker.example:8883"}, ""},
+		{"flags without --mqtt", []string{"--mqtt-user", "_ferry"}, "need --mqtt"},
+		{"bad scheme", []string{"--mqtt", "http://_ferry:s3cret@127.0.0.1:1883"}, "scheme"},
+		{"no port", []string{"--mqtt", "tcp://_ferry:s3cret@127.0.0.1"}, "HOST:PORT"},
+		{"path", []string{"--mqtt", "tcp://127.0.0.1:1883/x"}, "nothing after"},
+		{"password file without user", []string{"--mqtt", "tcp://127.0.0.1:1883", "--mqtt-password-file", pw},
+			"needs --mqtt-user"},
+		{"missing password file", []string{"--mqtt", "tcp://127.0.0.1:1883", "--mqtt-user", "u",
+			"--mqtt-password-file", pw + ".gone"}, "--mqtt-password-file"},
+		{"bad trust", []string{"--mqtt", "tcp://127.0.0.1:1883", "--mqtt-trust", "../x"}, "--mqtt-trust"},
+		{"bad prefix", []string{"--mqtt", "tcp://127.0.0.1:1883", "--mqtt-prefix", "ferry/#"}, "prefix"},
+		{"bad image url", []string{"--mqtt", "tcp://127.0.0.1:1883", "--mqtt-image-url", "ftp://x"},
+			"--mqtt-image-url"},
+		{"ca not PEM", []string{"--mqtt", "mqtts://127.0.0.1:8883", "--mqtt-ca", pw}, "no PEM"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := env{args: tt.args, stderr: io.Discard, getenv: func(string) string { return "" }}
+			cfg, err := parseServe(e)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("parseServe(%q) = %v, want no error", tt.args, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("parseServe(%q) = %v, want an error mentioning %s", tt.args, err, tt.wantErr)
+			case err != nil && strings.Contains(err.Error(), "s3cret"):
+				t.Errorf("parseServe(%q) = %v, which shows the password", tt.args, err)
+			case tt.name == "complete" && (cfg.mqtt == nil || cfg.mqtt.Password != "s3cret" ||
+				len(cfg.mqtt.Trust) != 2 || cfg.mqtt.ImageBase != "https://ferry.example"):
+				t.Errorf("parseServe(%q) = %+v, want password, two trusted products and the image URL", tt.args,
+					cfg.mqtt)
+			}
+		})
+	}
 }

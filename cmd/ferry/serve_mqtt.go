@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +18,7 @@ import (
 
 // mqttFlags are serve's MQTT flags before they are checked.
 type mqttFlags struct {
-	broker, user, passwordFile, prefix, clientID, trust, imageURL *string
+	broker, user, passwordFile, prefix, clientID, trust, imageURL, ca *string
 }
 
 func addMQTTFlags(fs *flag.FlagSet, def func(name, fallback string) string) mqttFlags {
@@ -34,6 +36,9 @@ func addMQTTFlags(fs *flag.FlagSet, def func(name, fallback string) string) mqtt
 		trust: fs.String("mqtt-trust", def("FERRY_MQTT_TRUST", ""),
 			"comma-separated key and p256 products whose devices the broker authenticates with "+
 				"per-device ACLs, or * for all; public products are always served (FERRY_MQTT_TRUST)"),
+		ca: fs.String("mqtt-ca", def("FERRY_MQTT_CA", ""),
+			"PEM `file` of the CA certificates that sign an mqtts:// broker's certificate, "+
+				"instead of the system's (FERRY_MQTT_CA)"),
 		imageURL: fs.String("mqtt-image-url", def("FERRY_MQTT_IMAGE_URL", ""),
 			"base URL devices download images from, such as http://ferry.example:8080; "+
 				"without it MQTT offers carry paths relative to the server the device knows (FERRY_MQTT_IMAGE_URL)"),
@@ -44,9 +49,9 @@ func addMQTTFlags(fs *flag.FlagSet, def func(name, fallback string) string) mqtt
 // read here so that a missing file fails at start.
 func (f mqttFlags) config(errs *[]error) *mqtt.Config {
 	if *f.broker == "" {
-		if *f.user != "" || *f.passwordFile != "" || *f.trust != "" || *f.imageURL != "" {
-			*errs = append(*errs,
-				errors.New("--mqtt-user, --mqtt-password-file, --mqtt-trust and --mqtt-image-url need --mqtt"))
+		if *f.user != "" || *f.passwordFile != "" || *f.trust != "" || *f.imageURL != "" || *f.ca != "" {
+			*errs = append(*errs, errors.New(
+				"--mqtt-user, --mqtt-password-file, --mqtt-trust, --mqtt-ca and --mqtt-image-url need --mqtt"))
 		}
 		return nil
 	}
@@ -64,6 +69,12 @@ func (f mqttFlags) config(errs *[]error) *mqtt.Config {
 			*errs = append(*errs, fmt.Errorf("--mqtt-password-file: %w", err))
 		}
 		cfg.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if *f.ca != "" {
+		var err error
+		if cfg.TLS, err = mqttTLS(*f.ca); err != nil {
+			*errs = append(*errs, fmt.Errorf("--mqtt-ca: %w", err))
+		}
 	}
 	for _, name := range strings.Split(*f.trust, ",") {
 		if name = strings.TrimSpace(name); name == "" {
@@ -104,4 +115,18 @@ func startMQTT(ctx context.Context, cfg serveConfig, svc *core.Service, log *slo
 		_ = a.Run(ctx) // returns nil when ctx ends
 	}()
 	return func() { <-done }, nil
+}
+
+// mqttTLS returns a TLS configuration that trusts the CA certificates in
+// the PEM file at path, for a broker with a private CA.
+func mqttTLS(path string) (*tls.Config, error) {
+	b, err := readSmall(path, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -117,6 +117,7 @@ type fixtureOpts struct {
 	access  core.Access
 	trust   []string
 	prepare bool // the broker is prepared but not started
+	open    bool // the broker lets anyone publish anywhere
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
@@ -147,9 +148,9 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	users := map[string]string{"d1": mqtttest.Password("d1"), "d2": mqtttest.Password("d2")}
 	var b *mqtttest.Broker
 	if o.prepare {
-		b = mqtttest.Prepare(t, mqtttest.Options{Users: users})
+		b = mqtttest.Prepare(t, mqtttest.Options{Users: users, Open: o.open})
 	} else {
-		b = mqtttest.Run(t, mqtttest.Options{Users: users})
+		b = mqtttest.Run(t, mqtttest.Options{Users: users, Open: o.open})
 	}
 	a, err := mqtt.New(svc, mqtt.Config{
 		Broker: b.UserURL(mqtttest.FerryUser), Trust: o.trust,
@@ -509,5 +510,38 @@ func TestPushOnWake(t *testing.T) {
 	}
 	if n := f.a.Present(); n != 0 {
 		t.Errorf("Present() = %d after d1 went offline, want 0", n)
+	}
+}
+
+// TestHostileTopics: on a broker without ACLs (a misconfiguration Ferry
+// cannot see), messages on topics that name no valid device are dropped
+// and record nothing.
+func TestHostileTopics(t *testing.T) {
+	f := newFixture(t, fixtureOpts{open: true})
+	intruder := f.broker.Connect(t, "intruder")
+	for _, topic := range []string{
+		"ferry/nope/d1/in/checkin",         // unknown product
+		"ferry/sensor/-d1/in/checkin",      // not a device id
+		"ferry/sensor/a..b/in/checkin",     // not a device id
+		"ferry/sensor/d1/in/checkin/extra", // too deep
+		"ferry/sensor/d1/in/",              // no kind
+		"ferry/" + strings.Repeat("p", 300) + "/d1/in/checkin",
+	} {
+		tok := intruder.Publish(topic, 1, false, `{"v":"1.0.0"}`)
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	d9 := f.device(t, "d9")
+	if kind, _ := d9.checkIn("1.0.0"); kind != wire.Poll {
+		t.Fatalf("check-in: Ferry sent %s, want a poll hint", kind)
+	}
+	f.logs.waitFor(t, 4, "WARN mqtt message dropped")
+	devs, err := f.svc.Devices(t.Context(), core.DeviceQuery{Product: product})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != 1 || devs[0].Name != "d9" {
+		t.Errorf("devices after hostile topics = %+v, want only d9", devs)
 	}
 }

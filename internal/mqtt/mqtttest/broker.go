@@ -9,8 +9,15 @@ package mqtttest
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -46,6 +53,9 @@ type Options struct {
 	// Ferry's behaviour rather than of the broker's access control (a
 	// simulated fleet then needs no password file).
 	Open bool
+	// TLS makes the listener speak MQTT over TLS with a certificate for
+	// 127.0.0.1 that CAFile holds.
+	TLS bool
 }
 
 // Broker is a Mosquitto process on a loopback port, in a temporary
@@ -58,6 +68,9 @@ type Broker struct {
 	// Port is the loopback TCP port the broker listens on; it stays the
 	// same across Stop and Start.
 	Port int
+	// CAFile is the PEM certificate clients trust with Options.TLS.
+	CAFile string
+	scheme string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -100,7 +113,7 @@ func Run(t testing.TB, opts Options) *Broker {
 func Prepare(t testing.TB, opts Options) *Broker {
 	t.Helper()
 	bin := binary(t)
-	b := &Broker{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
+	b := &Broker{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t), scheme: "tcp"}
 	b.conf = filepath.Join(b.dir, "mosquitto.conf")
 	if err := b.writeConfig(opts); err != nil {
 		t.Fatalf("configure mosquitto: %v", err)
@@ -110,12 +123,12 @@ func Prepare(t testing.TB, opts Options) *Broker {
 }
 
 // URL returns the broker's tcp:// URL without credentials.
-func (b *Broker) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(b.Port) }
+func (b *Broker) URL() string { return b.scheme + "://127.0.0.1:" + strconv.Itoa(b.Port) }
 
 // UserURL returns the broker's URL carrying user and the harness's password
 // for it.
 func (b *Broker) UserURL(user string) string {
-	return "tcp://" + user + ":" + Password(user) + "@127.0.0.1:" + strconv.Itoa(b.Port)
+	return b.scheme + "://" + user + ":" + Password(user) + "@127.0.0.1:" + strconv.Itoa(b.Port)
 }
 
 // binary finds mosquitto, or ends the test: a failure in CI, where .ci/run
@@ -247,6 +260,14 @@ func (b *Broker) writeConfig(opts Options) error {
 	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\nlog_dest stderr\npersistence false\n", b.Port)
+	if opts.TLS {
+		cert, key, err := selfSigned(b.dir)
+		if err != nil {
+			return err
+		}
+		b.CAFile, b.scheme = cert, "mqtts"
+		fmt.Fprintf(&conf, "certfile %s\nkeyfile %s\n", cert, key)
+	}
 	// As root, mosquitto drops to the "mosquitto" user, which could not
 	// read the test's files; naming the running user keeps it as it is.
 	if u := os.Getenv("USER"); u != "" {
@@ -333,4 +354,37 @@ func (b *Broker) Dial(user, password string) (paho.Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(dir string) (certFile, keyFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "ferry test broker"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, "broker.crt"), filepath.Join(dir, "broker.key")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return certFile, keyFile, os.WriteFile(keyFile, keyPEM, 0o600)
 }
