@@ -126,6 +126,9 @@ func parseServe(e env) (serveConfig, error) {
 	var errs []error
 	errs = append(errs, checkTLSFlags(cfg)...)
 	cfg.mqtt = mqttF.config(&errs)
+	if cfg.mqtt != nil {
+		cfg.mqtt.RatePerDevice = *ratePerDevice
+	}
 	cfg.http.RatePerAddress = *ratePerAddress
 	cfg.http.RatePerDevice = *ratePerDevice
 	cfg.http.TrustProxy = *trustProxy

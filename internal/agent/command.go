@@ -47,6 +47,10 @@ type commands struct {
 	order   []int64 // answered ids, oldest first
 	// poll, when not zero, replaces the server's poll hint
 	// (set-poll-interval); checkNow asks the run loop to check in.
+	//
+	// TODO(agent): poll lives in memory only, so a restarted agent goes
+	// back to the server's hint until the command is sent again. Keeping
+	// it in state.json fixes that once an interval must outlive restarts.
 	poll     time.Duration
 	checkNow chan struct{}
 }

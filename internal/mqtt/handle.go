@@ -36,7 +36,15 @@ func (a *Adapter) receive(_ paho.Client, m paho.Message) {
 		m.Ack()
 		return
 	}
-	a.queues[shard(addr.Product+"/"+addr.Device, len(a.queues))] <- job{addr: addr, msg: m}
+	k := key(addr.Product, addr.Device)
+	if !a.limit.allow(k) {
+		// Debug, not Warn: a flood must not flood the log too.
+		a.log.Debug("mqtt message dropped", "product", clip(addr.Product), "device_id", clip(addr.Device),
+			"reason", "over the device's rate limit")
+		m.Ack()
+		return
+	}
+	a.queues[shard(k, len(a.queues))] <- job{addr: addr, msg: m}
 }
 
 // shard picks a worker for a device.

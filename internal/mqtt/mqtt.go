@@ -70,6 +70,10 @@ type Config struct {
 	// RetryMin and RetryMax bound the back-off between connection
 	// attempts. Defaults one second and one minute.
 	RetryMin, RetryMax time.Duration
+	// RatePerDevice bounds the messages per second Ferry handles from one
+	// device (bursts of five seconds' worth); past it they are dropped.
+	// Zero disables the limit.
+	RatePerDevice float64
 }
 
 // broker is the parsed Broker URL, credentials taken out.
@@ -125,6 +129,7 @@ type Adapter struct {
 
 	queues []chan job
 	wg     sync.WaitGroup
+	limit  *limiter
 
 	// sessions are the devices whose presence topic says "1".
 	mu       sync.Mutex
@@ -171,6 +176,7 @@ func New(svc *core.Service, cfg Config, logger *slog.Logger) (*Adapter, error) {
 		svc: svc, cfg: cfg, broker: b, log: logger.With("component", "mqtt"),
 		sessions: make(map[string]*session), byRow: make(map[int64]*session),
 		pending: make(map[int64]struct{}), kick: make(chan struct{}, 1), connected: make(chan struct{}),
+		limit: newLimiter(cfg.RatePerDevice),
 	}
 	return a, nil
 }

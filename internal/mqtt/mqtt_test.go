@@ -116,8 +116,9 @@ type fixture struct {
 type fixtureOpts struct {
 	access  core.Access
 	trust   []string
-	prepare bool // the broker is prepared but not started
-	open    bool // the broker lets anyone publish anywhere
+	prepare bool    // the broker is prepared but not started
+	open    bool    // the broker lets anyone publish anywhere
+	rate    float64 // messages per second per device; 0 unlimited
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
@@ -153,7 +154,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		b = mqtttest.Run(t, mqtttest.Options{Users: users, Open: o.open})
 	}
 	a, err := mqtt.New(svc, mqtt.Config{
-		Broker: b.UserURL(mqtttest.FerryUser), Trust: o.trust,
+		Broker: b.UserURL(mqtttest.FerryUser), Trust: o.trust, RatePerDevice: o.rate,
 		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Workers: 2,
 	}, log)
 	if err != nil {
@@ -543,5 +544,24 @@ func TestHostileTopics(t *testing.T) {
 	}
 	if len(devs) != 1 || devs[0].Name != "d9" {
 		t.Errorf("devices after hostile topics = %+v, want only d9", devs)
+	}
+}
+
+// TestRateLimit: past its rate, a device's messages are dropped before
+// they reach the core. At one message per thousand seconds the bucket
+// holds one, so exactly the first of three check-ins is answered.
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, fixtureOpts{rate: 0.001})
+	d1 := f.device(t, "d1")
+	for range 3 {
+		d1.send(wire.CheckIn, `{"v":"1.0.0"}`)
+	}
+	f.logs.waitFor(t, 2, "mqtt message dropped", "over the device's rate limit")
+	if kind, _ := d1.next(); kind != wire.Poll {
+		t.Errorf("first check-in answered with %s, want a poll hint", kind)
+	}
+	f.logs.waitFor(t, 1, "mqtt message handled", "kind=checkin")
+	if n := f.logs.count("mqtt message handled", "kind=checkin"); n != 1 {
+		t.Errorf("%d check-ins handled, want 1", n)
 	}
 }
