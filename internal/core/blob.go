@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -40,13 +41,14 @@ type Digester struct {
 	crc    hash.Hash32
 	md5    hash.Hash
 	sha256 hash.Hash
+	sha1   hash.Hash
 	w      io.Writer
 }
 
 // NewDigester returns a Digester with nothing written.
 func NewDigester() *Digester {
-	d := &Digester{crc: crc32.NewIEEE(), md5: md5.New(), sha256: sha256.New()}
-	d.w = io.MultiWriter(d.crc, d.md5, d.sha256)
+	d := &Digester{crc: crc32.NewIEEE(), md5: md5.New(), sha256: sha256.New(), sha1: sha1.New()}
+	d.w = io.MultiWriter(d.crc, d.md5, d.sha256, d.sha1)
 	return d
 }
 
@@ -63,5 +65,6 @@ func (d *Digester) Digests() Digests {
 		CRC32:  d.crc.Sum32(),
 		MD5:    hex.EncodeToString(d.md5.Sum(nil)),
 		SHA256: hex.EncodeToString(d.sha256.Sum(nil)),
+		SHA1:   hex.EncodeToString(d.sha1.Sum(nil)),
 	}
 }

@@ -45,6 +45,14 @@ type Decision struct {
 	// Commands are the device's open commands, oldest first, when the
 	// check-in asked for them.
 	Commands []Command
+	// Cancel, only for protocols whose devices acknowledge cancels, is an
+	// update the server canceled after giving it to the device, which has
+	// not acknowledged yet; while it is set, Update and Release are nil.
+	Cancel *Update
+	// Installed, only for protocols without version check-ins, is the
+	// device's latest update that succeeded to the version it runs; nil
+	// if none did.
+	Installed *Update
 	// Poll is when the device should check in again.
 	Poll time.Duration
 	// active is set when an update or an active rollout concerns the
@@ -78,10 +86,15 @@ func validateCheckIn(in CheckIn) error {
 	if in.Counter != nil && *in.Counter < 0 {
 		return fmt.Errorf("%w: security counter %d: want 0 or more", ErrInvalid, *in.Counter)
 	}
-	if len(in.Attributes) > MaxAttributes {
-		return fmt.Errorf("%w: %d attributes, at most %d allowed", ErrInvalid, len(in.Attributes), MaxAttributes)
+	return validateAttributes(in.Attributes)
+}
+
+// validateAttributes checks attributes a device reports against the bounds.
+func validateAttributes(attrs map[string]string) error {
+	if len(attrs) > MaxAttributes {
+		return fmt.Errorf("%w: %d attributes, at most %d allowed", ErrInvalid, len(attrs), MaxAttributes)
 	}
-	for k, v := range in.Attributes {
+	for k, v := range attrs {
 		if k == "" || len(k) > MaxAttrKeyLen || !utf8.ValidString(k) {
 			return fmt.Errorf("%w: attribute name %q: want 1-%d bytes of UTF-8",
 				ErrInvalid, truncate(k, 40), MaxAttrKeyLen)
@@ -109,8 +122,20 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 		// the rollout brakes count by these times.
 		now = s.now()
 		var err error
-		if dec, err = s.checkIn(ctx, tx, p, in, now); err != nil || !in.Commands {
+		if dec, err = s.checkIn(ctx, tx, p, in, now); err != nil {
 			return err
+		}
+		if traitsOf(in.Protocol).reportsProve {
+			u, ok, err := installed(ctx, tx, dec.Device)
+			if err != nil {
+				return err
+			}
+			if ok {
+				dec.Installed = &u
+			}
+		}
+		if !in.Commands {
+			return nil
 		}
 		dec.Commands, err = s.deliver(ctx, tx, p, dec.Device, in.Protocol, now)
 		return err
@@ -155,6 +180,16 @@ func (s *Service) checkIn(ctx context.Context, tx Store, p Product, in CheckIn, 
 	case !notFound(err):
 		return Decision{}, err
 	}
+	if traitsOf(in.Protocol).acksCancels {
+		c, ok, err := pendingCancel(ctx, tx, dev)
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok {
+			dec.Cancel, dec.active = &c, true
+			return dec, nil
+		}
+	}
 
 	u, r, active, err := s.offer(ctx, tx, p, dev, in.Protocol, now)
 	if err != nil {
@@ -162,6 +197,33 @@ func (s *Service) checkIn(ctx context.Context, tx Store, p Product, in CheckIn, 
 	}
 	dec.Update, dec.Release, dec.active = u, r, active || u != nil
 	return dec, nil
+}
+
+// pendingCancel returns the device's latest update and true if the server
+// canceled it and the device has not acknowledged the cancel. Only the
+// latest counts: a cancel the device never acknowledged stops mattering
+// once a newer update exists.
+func pendingCancel(ctx context.Context, tx Store, dev Device) (Update, bool, error) {
+	us, err := tx.Updates(ctx, dev.ID)
+	if err != nil || len(us) == 0 || !us[0].CancelPending {
+		return Update{}, false, err
+	}
+	return us[0], true, nil
+}
+
+// installed returns the device's latest update that succeeded to the
+// version it runs, and whether there is one.
+func installed(ctx context.Context, tx Store, dev Device) (Update, bool, error) {
+	us, err := tx.Updates(ctx, dev.ID)
+	if err != nil {
+		return Update{}, false, err
+	}
+	for _, u := range us {
+		if u.State == StateSucceeded && sameVersion(dev.Version, u.Version) {
+			return u, true, nil
+		}
+	}
+	return Update{}, false, nil
 }
 
 // recordDevice creates the device on its first check-in, or stores what

@@ -114,9 +114,44 @@ func (s *Service) Enroll(ctx context.Context, product, key, id string) (string, 
 		return "", err
 	}
 
+	secret, err := s.issueToken(WithActor(ctx, "device"), p, id, "device.enroll")
+	if err != nil {
+		return "", fmt.Errorf("enroll %s/%s: %w", p.Name, id, err)
+	}
+	s.log.Info("device enrolled", "product", p.Name, "device_id", id)
+	return secret, nil
+}
+
+// IssueDeviceToken issues a device token for device id of a key product,
+// as enrolling would, for devices that cannot enroll themselves: clients
+// of other protocols (a hawkBit client's target token) whose operator
+// configures the token on the device. The device is created if it never
+// checked in; the tokens issued before are revoked. ErrState for a product
+// without key access.
+func (s *Service) IssueDeviceToken(ctx context.Context, product, id string) (string, error) {
+	p, err := s.Product(ctx, product)
+	if err != nil {
+		return "", err
+	}
+	if p.Access != AccessKey {
+		return "", fmt.Errorf("%w: product %s has %s access: its devices have no tokens", ErrState, p.Name, p.Access)
+	}
+	if err := ValidateDeviceID(id); err != nil {
+		return "", err
+	}
+	secret, err := s.issueToken(ctx, p, id, "device.token")
+	if err != nil {
+		return "", fmt.Errorf("issue token for %s/%s: %w", p.Name, id, err)
+	}
+	s.log.Info("device token issued", "product", p.Name, "device_id", id)
+	return secret, nil
+}
+
+// issueToken creates device id of p if needed, revokes its tokens and
+// issues a new one, audited as action.
+func (s *Service) issueToken(ctx context.Context, p Product, id, action string) (string, error) {
 	secret, hash := newSecret("fdt_")
-	ctx = WithActor(ctx, "device")
-	err = s.store.Tx(ctx, func(tx Store) error {
+	err := s.store.Tx(ctx, func(tx Store) error {
 		now := s.now()
 		dev, err := s.enrollDevice(ctx, tx, p, id, now)
 		if err != nil {
@@ -130,13 +165,35 @@ func (s *Service) Enroll(ctx context.Context, product, key, id string) (string, 
 		if err := tx.CreateDeviceCredential(ctx, &c); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, "device.enroll", p.Name, id, map[string]int{"revoked": n})
+		return audit(ctx, tx, now, action, p.Name, id, map[string]int{"revoked": n})
 	})
+	return secret, err
+}
+
+// AuthorizeGateway checks a gateway's credential: the product's enrollment
+// key, which for a gateway speaks for every device of the product, as a
+// hawkBit gateway token does. Only protocols whose clients know gateways
+// accept it (internal/ddi, in its GatewayToken header); everywhere else
+// the key only enrolls. A public product needs no credential; a p256
+// product accepts none but signed requests. Unknown products are
+// ErrNotFound, a wrong key ErrUnauthorized.
+func (s *Service) AuthorizeGateway(ctx context.Context, product, key string) (Product, error) {
+	p, err := s.Product(ctx, product)
 	if err != nil {
-		return "", fmt.Errorf("enroll %s/%s: %w", p.Name, id, err)
+		return Product{}, err
 	}
-	s.log.Info("device enrolled", "product", p.Name, "device_id", id)
-	return secret, nil
+	switch p.Access {
+	case AccessPublic:
+		return p, nil
+	case AccessKey:
+		if key == "" || !secretMatches(key, p.KeyHash) {
+			return Product{}, fmt.Errorf("%w: wrong gateway token for product %s: it is the enrollment key",
+				ErrUnauthorized, p.Name)
+		}
+		return p, nil
+	}
+	return Product{}, fmt.Errorf("%w: product %s needs requests signed with the device's P-256 key",
+		ErrUnauthorized, p.Name)
 }
 
 // enrollDevice returns p's device id, creating it if it never checked in.

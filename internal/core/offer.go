@@ -14,6 +14,9 @@ func (s *Service) finish(
 	now time.Time,
 ) error {
 	u.State, u.Reason, u.UpdatedAt, u.FinishedAt = st, reason, now, now
+	// The device holds the update; over a protocol that tells devices of
+	// cancels, it hears of this one until it acknowledges.
+	u.CancelPending = st == StateCanceled && traitsOf(in.Protocol).acksCancels
 	if err := tx.SaveUpdate(ctx, *u); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -323,4 +325,27 @@ func (s *Service) OpenImage(ctx context.Context, r Release) (Blob, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// ReleaseSHA1 returns the SHA-1 of r's image. A release published before
+// Ferry recorded SHA-1s has none: it is computed from the image once and
+// stored.
+func (s *Service) ReleaseSHA1(ctx context.Context, r Release) (string, error) {
+	if r.SHA1 != "" {
+		return r.SHA1, nil
+	}
+	img, err := s.OpenImage(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	defer img.Close()
+	h := sha1.New()
+	if _, err := io.Copy(h, img); err != nil {
+		return "", fmt.Errorf("read image of release %d: %w", r.ID, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := s.store.SetReleaseSHA1(ctx, r.ID, sum); err != nil {
+		return "", err
+	}
+	return sum, nil
 }

@@ -20,11 +20,31 @@ type Report struct {
 	Progress int64 // bytes downloaded so far, when the device says
 	Detail   string
 	Protocol string
+	// Note makes the report a remark: Detail is kept in the history and
+	// the update is left as it is. State and Progress are not read.
+	Note bool
+}
+
+// Receipt says what a recorded report did.
+type Receipt struct {
+	Update Update
+	// Repeat is set when the report repeated the last one recorded for the
+	// update: it was not recorded again and changed nothing.
+	Repeat bool
+	// Late is set when the update had finished before the report came: the
+	// report is in the history, but the outcome stands.
+	Late bool
 }
 
 func validateReport(in Report) (State, error) {
 	if err := ValidateDeviceID(in.Device); err != nil {
 		return "", err
+	}
+	if in.Note {
+		if len(in.Detail) > MaxDetailLen {
+			return "", fmt.Errorf("%w: detail longer than %d bytes", ErrInvalid, MaxDetailLen)
+		}
+		return "", nil
 	}
 	st, err := ParseReportState(in.State)
 	if err != nil {
@@ -39,17 +59,27 @@ func validateReport(in Report) (State, error) {
 	return st, nil
 }
 
-// Report records a status report. Reports are idempotent: repeating the
+// Report records a status report; see Record.
+func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, error) {
+	rc, err := s.Record(ctx, p, in)
+	return rc.Update, err
+}
+
+// Record records a status report. Reports are idempotent: repeating the
 // last one changes nothing. The update keeps the furthest state reached; a
 // failure finishes it; a report about a finished update is kept in the
-// history but changes nothing else.
-func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, error) {
+// history but changes no outcome. A report of success is only a claim,
+// which a check-in running the release proves, except over a protocol
+// whose check-ins never say what the device runs (ProtocolDDI): there the
+// report is the proof, finishing the update as succeeded and recording the
+// device on the release, even when the update had finished otherwise.
+func (s *Service) Record(ctx context.Context, p Product, in Report) (Receipt, error) {
 	st, err := validateReport(in)
 	if err != nil {
-		return Update{}, err
+		return Receipt{}, err
 	}
 	in.Detail = strings.ToValidUTF8(in.Detail, "?")
-	var u Update
+	var rc Receipt
 	var devID int64
 	var now time.Time
 	err = s.store.Tx(ctx, func(tx Store) error {
@@ -59,17 +89,17 @@ func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, err
 			return lookupErr(err, "unknown device "+in.Device+": check in first")
 		}
 		devID = dev.ID
-		if u, err = reportTarget(ctx, tx, dev, in.UpdateID); err != nil {
+		if rc.Update, err = reportTarget(ctx, tx, dev, in.UpdateID); err != nil {
 			return err
 		}
-		return s.applyReport(ctx, tx, p, dev, &u, st, in, now)
+		return s.applyReport(ctx, tx, p, dev, &rc, st, in, now)
 	})
 	if err != nil {
-		return Update{}, fmt.Errorf("report of %s/%s: %w", p.Name, in.Device, err)
+		return Receipt{}, fmt.Errorf("report of %s/%s: %w", p.Name, in.Device, err)
 	}
 	s.touch(devID, now, 0)
 	s.kick()
-	return u, nil
+	return rc, nil
 }
 
 // reportTarget finds the update a report is about.
@@ -99,22 +129,34 @@ func reportTarget(ctx context.Context, tx Store, dev Device, id int64) (Update, 
 }
 
 func (s *Service) applyReport(
-	ctx context.Context, tx Store, p Product, dev Device, u *Update, st State, in Report, now time.Time,
+	ctx context.Context, tx Store, p Product, dev Device, rc *Receipt, st State, in Report, now time.Time,
 ) error {
+	u := &rc.Update
 	last, err := tx.LastEvent(ctx, u.ID)
 	if err != nil && !notFound(err) {
 		return err
 	}
 	if err == nil && last.Kind == EventReport && last.State == st &&
 		last.Progress == in.Progress && last.Detail == in.Detail {
+		rc.Repeat = true
 		return nil // a retried report: already recorded
 	}
 	err = tx.AddEvent(ctx, &Event{
 		DeviceID: dev.ID, UpdateID: u.ID, At: now, Kind: EventReport, State: st,
 		Progress: in.Progress, Detail: in.Detail, Protocol: in.Protocol,
 	})
-	if err != nil || u.State.Terminal() {
+	proof := st == StateSucceeded && traitsOf(in.Protocol).reportsProve
+	switch {
+	case err != nil:
 		return err
+	case u.State.Terminal():
+		rc.Late = true
+		if proof {
+			return s.proveRuns(ctx, tx, p, dev, *u, in.Protocol, now)
+		}
+		return nil
+	case in.Note:
+		return nil
 	}
 
 	if in.Progress > 0 {
@@ -127,20 +169,51 @@ func (s *Service) applyReport(
 		}
 	}
 	next := advance(u.State, st)
+	if proof {
+		next = StateSucceeded
+	}
 	progress := max(u.Progress, in.Progress)
 	if next == u.State && progress == u.Progress {
 		return nil
 	}
 	u.State, u.Progress, u.UpdatedAt = next, progress, now
-	if next == StateFailed {
+	switch next {
+	case StateFailed:
 		u.Reason, u.FinishedAt = "device reported failure", now
 		if in.Detail != "" {
 			u.Reason += ": " + in.Detail
 		}
 		s.log.Warn("update failed", "product", p.Name, "device_id", dev.Name, "version", u.Version, "reason", u.Reason)
+	case StateSucceeded:
+		u.Reason, u.FinishedAt = "device reported success over "+in.Protocol+", which has no version check-in", now
+		s.log.Info("update succeeded", "product", p.Name, "device_id", dev.Name, "version", u.Version)
+		if err := s.proveRuns(ctx, tx, p, dev, *u, in.Protocol, now); err != nil {
+			return err
+		}
 	}
 	if err := tx.SaveUpdate(ctx, *u); err != nil {
 		return err
 	}
 	return s.outcome(ctx, tx, p, dev, *u, now)
+}
+
+// proveRuns records that dev runs u's release, as a report of success over
+// a protocol without version check-ins proves, the way a check-in running
+// it would have: the device's version becomes the release's.
+func (s *Service) proveRuns(ctx context.Context, tx Store, p Product, dev Device, u Update, protocol string,
+	now time.Time,
+) error {
+	if sameVersion(dev.Version, u.Version) {
+		return nil
+	}
+	err := tx.AddEvent(ctx, &Event{
+		DeviceID: dev.ID, At: now, Kind: EventCheckIn, Version: u.Version, Protocol: protocol,
+		Detail: fmt.Sprintf("version changed from %q: the device reported installing update %d", dev.Version, u.ID),
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("device moved to a new version", "product", p.Name, "device_id", dev.Name, "version", u.Version)
+	dev.Version, dev.LastSeen = u.Version, now
+	return tx.SaveDevice(ctx, dev)
 }

@@ -40,6 +40,9 @@ type Store interface {
 	ReleaseBySHA256(ctx context.Context, productID int64, sha256 string) (Release, error)
 	// Releases lists a product's releases, newest (highest ID) first.
 	Releases(ctx context.Context, productID int64) ([]Release, error)
+	// SetReleaseSHA1 records the SHA-1 of a release published before
+	// Ferry recorded one. ErrNotFound if id does not exist.
+	SetReleaseSHA1(ctx context.Context, id int64, sha1 string) error
 
 	// SetChannel creates the channel or points it at c.ReleaseID.
 	SetChannel(ctx context.Context, c Channel) error
@@ -79,7 +82,7 @@ type Store interface {
 	// Updates lists a device's updates, newest (highest ID) first.
 	Updates(ctx context.Context, deviceID int64) ([]Update, error)
 	// SaveUpdate writes u's state, reason, progress, updated and finished
-	// times. ErrNotFound if u.ID does not exist.
+	// times and CancelPending. ErrNotFound if u.ID does not exist.
 	SaveUpdate(ctx context.Context, u Update) error
 	// Failures counts the device's updates to the release that finished as
 	// failed at or after since, and returns when the last of them finished.

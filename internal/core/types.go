@@ -51,6 +51,10 @@ type Digests struct {
 	CRC32  uint32
 	MD5    string
 	SHA256 string
+	// SHA1 is what SWUpdate's hawkBit client checks a download against.
+	// Releases published before Ferry recorded it have none until
+	// ReleaseSHA1 computes it.
+	SHA1 string
 }
 
 // Release is one published firmware version of a product. It never changes
@@ -162,9 +166,14 @@ type Update struct {
 	Progress    int64  // furthest byte count the device reported
 	Served      int64  // image bytes the server sent the device while the update was open
 	RolloutID   int64  // the rollout that made the offer; zero for channel offers
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	FinishedAt  time.Time // zero while the update is open
+	// CancelPending is set when the server canceled the update after giving
+	// it to a device whose protocol acknowledges cancels (see
+	// ProtocolDDI), until the device acknowledges; meanwhile the cancel is
+	// what the device is told.
+	CancelPending bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	FinishedAt    time.Time // zero while the update is open
 }
 
 // EventKind says what produced a history event.

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ferry-ota/ferry/internal/ddi"
 	"github.com/ferry-ota/ferry/internal/httpkit"
 )
 
@@ -210,6 +211,12 @@ func waitDeviceKey(r *http.Request) string {
 		return key
 	}
 	return deviceKey(r, "/device/v1/", "device")
+}
+
+// ddiDeviceKey keys a hawkBit DDI request by tenant and controller, both
+// in its path.
+func ddiDeviceKey(r *http.Request) string {
+	return truncate(ddi.DeviceKey(r.URL.Path))
 }
 
 func deviceKey(r *http.Request, prefix, param string) string {

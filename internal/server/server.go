@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-ota/ferry/internal/api"
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/ddi"
 	"github.com/ferry-ota/ferry/internal/httpkit"
 	"github.com/ferry-ota/ferry/internal/native"
 	"github.com/ferry-ota/ferry/internal/plain"
@@ -125,6 +126,11 @@ func routes(svc *core.Service, cfg Config, hold *httpkit.Holder, logger *slog.Lo
 		plainDeviceKey))
 	mux.Handle("/device/", limits.wrap(shed.wrap(native.New(svc, cfg.Stall, logger)), nativeDeviceKey))
 	mux.Handle("GET /device/v1/{product}/wait", limits.wrap(native.NewWait(svc, hold, logger), waitDeviceKey))
+	// hawkBit DDI paths start with the tenant, so they cannot have a
+	// prefix of their own: any pattern for them would overlap /api/ and
+	// the others. They take what no other prefix claims; a product named
+	// like one of those prefixes is not reachable as a tenant.
+	mux.Handle("/", limits.wrap(shed.wrap(ddi.New(svc, cfg.Stall, logger)), ddiDeviceKey))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpkit.Text(w, http.StatusOK, "ok")
 	})

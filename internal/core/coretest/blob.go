@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -70,11 +71,13 @@ func blobData(n int, seed uint64) []byte {
 func wantDigests(p []byte) core.Digests {
 	m := md5.Sum(p)
 	s := sha256.Sum256(p)
+	s1 := sha1.Sum(p)
 	return core.Digests{
 		Size:   int64(len(p)),
 		CRC32:  crc32.ChecksumIEEE(p),
 		MD5:    hex.EncodeToString(m[:]),
 		SHA256: hex.EncodeToString(s[:]),
+		SHA1:   hex.EncodeToString(s1[:]),
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 // key_id is NULL for unsigned releases (see nullID).
 const releaseColumns = `id, product_id, version, size, crc32, md5, sha256, notes, created_at,
-	security_counter, manifest, signature, COALESCE(key_id, 0), derived`
+	security_counter, manifest, signature, COALESCE(key_id, 0), derived, sha1`
 
 // CreateRelease implements core.Store.
 func (s *Store) CreateRelease(ctx context.Context, r *core.Release) error {
@@ -23,10 +23,10 @@ func (s *Store) CreateRelease(ctx context.Context, r *core.Release) error {
 	}
 	err = s.q.QueryRowContext(ctx, `INSERT INTO releases
 		(product_id, version, size, crc32, md5, sha256, notes, created_at,
-			security_counter, manifest, signature, key_id, derived)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			security_counter, manifest, signature, key_id, derived, sha1)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.ProductID, r.Version, r.Size, r.CRC32, r.MD5, r.SHA256, r.Notes, millis(r.CreatedAt),
-		r.Counter, blob(r.Manifest), blob(r.Signature), nullID(r.KeyID), derived,
+		r.Counter, blob(r.Manifest), blob(r.Signature), nullID(r.KeyID), derived, r.SHA1,
 	).Scan(&r.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create release %q of product %d", r.Version, r.ProductID))
@@ -86,12 +86,22 @@ func (s *Store) Releases(ctx context.Context, productID int64) ([]core.Release, 
 	return rs, nil
 }
 
+// SetReleaseSHA1 implements core.Store.
+func (s *Store) SetReleaseSHA1(ctx context.Context, id int64, sha1 string) error {
+	op := fmt.Sprintf("set sha1 of release %d", id)
+	res, err := s.q.ExecContext(ctx, `UPDATE releases SET sha1 = ? WHERE id = ?`, sha1, id)
+	if err != nil {
+		return wrapErr(err, op)
+	}
+	return mustAffect(res, op)
+}
+
 func scanRelease(sc scanner) (core.Release, error) {
 	var r core.Release
 	var created int64
 	var derived string
 	err := sc.Scan(&r.ID, &r.ProductID, &r.Version, &r.Size, &r.CRC32, &r.MD5, &r.SHA256,
-		&r.Notes, &created, &r.Counter, &r.Manifest, &r.Signature, &r.KeyID, &derived)
+		&r.Notes, &created, &r.Counter, &r.Manifest, &r.Signature, &r.KeyID, &derived, &r.SHA1)
 	if err != nil {
 		return r, err
 	}

@@ -10,7 +10,7 @@ import (
 
 // rollout_id is NULL for a channel offer (RolloutID 0).
 const updateColumns = `id, device_id, release_id, version, from_version, state, reason,
-	progress, created_at, updated_at, finished_at, served, COALESCE(rollout_id, 0)`
+	progress, created_at, updated_at, finished_at, served, COALESCE(rollout_id, 0), cancel_pending`
 
 // latestUpdateColumns are updateColumns of the update LEFT JOINed as u,
 // with zero values where the device has no update.
@@ -18,18 +18,18 @@ const latestUpdateColumns = `COALESCE(u.id, 0), COALESCE(u.device_id, 0),
 	COALESCE(u.release_id, 0), COALESCE(u.version, ''), COALESCE(u.from_version, ''),
 	COALESCE(u.state, ''), COALESCE(u.reason, ''), COALESCE(u.progress, 0),
 	COALESCE(u.created_at, 0), COALESCE(u.updated_at, 0), COALESCE(u.finished_at, 0),
-	COALESCE(u.served, 0), COALESCE(u.rollout_id, 0)`
+	COALESCE(u.served, 0), COALESCE(u.rollout_id, 0), COALESCE(u.cancel_pending, 0)`
 
 // CreateUpdate implements core.Store. It returns an error wrapping
 // ErrNotFound if the device, the release or the rollout does not exist.
 func (s *Store) CreateUpdate(ctx context.Context, u *core.Update) error {
 	err := s.q.QueryRowContext(ctx, `INSERT INTO updates (device_id, release_id, version,
 		from_version, state, reason, progress, created_at, updated_at, finished_at,
-		served, rollout_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		served, rollout_id, cancel_pending)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.DeviceID, u.ReleaseID, u.Version, u.FromVersion, u.State, u.Reason, u.Progress,
 		millis(u.CreatedAt), millis(u.UpdatedAt), millis(u.FinishedAt),
-		u.Served, nullID(u.RolloutID)).Scan(&u.ID)
+		u.Served, nullID(u.RolloutID), u.CancelPending).Scan(&u.ID)
 	if err != nil {
 		return wrapErr(err, fmt.Sprintf("create update of device %d to release %d",
 			u.DeviceID, u.ReleaseID))
@@ -75,9 +75,9 @@ func (s *Store) Updates(ctx context.Context, deviceID int64) ([]core.Update, err
 func (s *Store) SaveUpdate(ctx context.Context, u core.Update) error {
 	op := fmt.Sprintf("save update %d", u.ID)
 	res, err := s.q.ExecContext(ctx, `UPDATE updates
-		SET state = ?, reason = ?, progress = ?, updated_at = ?, finished_at = ?
+		SET state = ?, reason = ?, progress = ?, updated_at = ?, finished_at = ?, cancel_pending = ?
 		WHERE id = ?`,
-		u.State, u.Reason, u.Progress, millis(u.UpdatedAt), millis(u.FinishedAt), u.ID)
+		u.State, u.Reason, u.Progress, millis(u.UpdatedAt), millis(u.FinishedAt), u.CancelPending, u.ID)
 	if err != nil {
 		return wrapErr(err, op)
 	}
@@ -118,7 +118,7 @@ type updateDest struct {
 
 func (ud *updateDest) dest(u *core.Update) []any {
 	return []any{&u.ID, &u.DeviceID, &u.ReleaseID, &u.Version, &u.FromVersion, &u.State,
-		&u.Reason, &u.Progress, &ud.created, &ud.updated, &ud.finished, &u.Served, &u.RolloutID}
+		&u.Reason, &u.Progress, &ud.created, &ud.updated, &ud.finished, &u.Served, &u.RolloutID, &u.CancelPending}
 }
 
 func (ud *updateDest) finish(u *core.Update) {
