@@ -2,6 +2,7 @@ package ddi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,7 +53,7 @@ func (h *Handler) filename(ctx context.Context, p core.Product, rel core.Release
 	defer img.Close()
 	head := make([]byte, 6)
 	n, err := io.ReadFull(img, head)
-	if err != nil && err != io.ErrUnexpectedEOF {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return "", fmt.Errorf("read image of release %d: %w", rel.ID, err)
 	}
 	return p.Name + "-" + rel.Version + extension(head[:n]), nil

@@ -307,6 +307,32 @@ func testReleases(t *testing.T, s core.Store) {
 	}
 }
 
+// testSetReleaseSHA1 fills in the SHA-1 of a release stored without one,
+// and changes nothing else of it.
+func testSetReleaseSHA1(t *testing.T, s core.Store) {
+	ctx := t.Context()
+	p := mkProduct(t, s, "widget")
+	r := mkReleaseFrom(t, s, core.Release{ProductID: p.ID, Version: "1.0",
+		Digests: core.Digests{Size: 10, SHA256: fakeSHA256("a")}, CreatedAt: at(1)})
+	other := mkRelease(t, s, p.ID, "1.1", 2)
+
+	sum := strings.Repeat("ab", 20)
+	if err := s.SetReleaseSHA1(ctx, r.ID, sum); err != nil {
+		t.Fatalf("SetReleaseSHA1(%d) = %v, want nil", r.ID, err)
+	}
+	want := r
+	want.SHA1 = sum
+	if got, err := s.Release(ctx, r.ID); err != nil || !same(got, want, normRelease) {
+		t.Errorf("Release(%d) after SetReleaseSHA1 = %+v, %v, want %+v, nil", r.ID, got, err, want)
+	}
+	if got, err := s.Release(ctx, other.ID); err != nil || !same(got, other, normRelease) {
+		t.Errorf("Release(%d) of another release = %+v, %v, want %+v, nil", other.ID, got, err, other)
+	}
+	if err := s.SetReleaseSHA1(ctx, other.ID+1000, sum); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("SetReleaseSHA1(%d) = %v, want %v", other.ID+1000, err, core.ErrNotFound)
+	}
+}
+
 func testReleaseBySHA256(t *testing.T, s core.Store) {
 	p := mkProduct(t, s, "widget")
 	other := mkProduct(t, s, "gadget")

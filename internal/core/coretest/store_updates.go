@@ -94,14 +94,15 @@ func testSaveUpdate(t *testing.T, s core.Store) {
 	d := mkDevice(t, s, p.ID, "dev-1")
 	u := mkUpdate(t, s, update(d, r, core.StateOffered, 2))
 
-	// Only state, reason, progress and the updated and finished times are
-	// written; what the update is about stays as created.
+	// Only state, reason, progress, the updated and finished times and the
+	// pending cancel are written; what the update is about stays as created.
 	saved := u
 	saved.State = core.StateFailed
 	saved.Reason = "rolled back"
 	saved.Progress = 65536
 	saved.UpdatedAt = at(9)
 	saved.FinishedAt = at(10)
+	saved.CancelPending = true
 	saved.Version = "6.6.6"
 	saved.FromVersion = "0.0"
 	saved.CreatedAt = at(-5)
