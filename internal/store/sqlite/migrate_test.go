@@ -246,11 +246,11 @@ func TestMigration0004OnOldData(t *testing.T) {
 	}
 }
 
-// TestMigration0005OnOldData builds a database at version 4, fills it as a
-// released server would have, and checks that 0005 keeps every row, that
+// TestMigration0006OnOldData builds a database at version 5, fills it as a
+// released server would have, and checks that 0006 keeps every row, that
 // old releases read back without a SHA-1 and old updates with no pending
 // cancel, and that both take the new writes.
-func TestMigration0005OnOldData(t *testing.T) {
+func TestMigration0006OnOldData(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "ferry.db")
 	ms, err := loadMigrations()
@@ -261,32 +261,32 @@ func TestMigration0005OnOldData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sql.Open(%q) = %v, want nil", path, err)
 	}
-	if err := applyMigrations(ctx, db, slog.New(slog.DiscardHandler), ms[:4]); err != nil {
-		t.Fatalf("applyMigrations(0001-0004) = %v, want nil", err)
+	if err := applyMigrations(ctx, db, slog.New(slog.DiscardHandler), ms[:5]); err != nil {
+		t.Fatalf("applyMigrations(0001-0005) = %v, want nil", err)
 	}
 	for _, stmt := range version1Rows {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("insert version 4 row: %v\n%s", err, stmt)
+			t.Fatalf("insert version 5 row: %v\n%s", err, stmt)
 		}
 	}
 	if err := db.Close(); err != nil {
-		t.Fatalf("close version 4 database: %v", err)
+		t.Fatalf("close version 5 database: %v", err)
 	}
 
 	s := openTest(t, path, nil)
 	checkVersion1Rows(t, s)
 	if r, err := s.Release(ctx, 1); err != nil || r.SHA1 != "" {
-		t.Errorf("Release(1) after 0005 = SHA1 %q, %v, want none, nil", r.SHA1, err)
+		t.Errorf("Release(1) after 0006 = SHA1 %q, %v, want none, nil", r.SHA1, err)
 	}
 	if err := s.SetReleaseSHA1(ctx, 1, strings.Repeat("a", 40)); err != nil {
-		t.Fatalf("SetReleaseSHA1(1) after 0005 = %v, want nil", err)
+		t.Fatalf("SetReleaseSHA1(1) after 0006 = %v, want nil", err)
 	}
 	if r, err := s.Release(ctx, 1); err != nil || r.SHA1 != strings.Repeat("a", 40) {
 		t.Errorf("Release(1) after SetReleaseSHA1 = SHA1 %q, %v, want %q", r.SHA1, err, strings.Repeat("a", 40))
 	}
 	u, err := s.Update(ctx, 1)
 	if err != nil || u.CancelPending {
-		t.Fatalf("Update(1) after 0005 = CancelPending %v, %v, want false, nil", u.CancelPending, err)
+		t.Fatalf("Update(1) after 0006 = CancelPending %v, %v, want false, nil", u.CancelPending, err)
 	}
 	u.CancelPending = true
 	if err := s.SaveUpdate(ctx, u); err != nil {

@@ -117,12 +117,14 @@ type derivedJSON struct {
 	CRC32  uint32 `json:"crc32"`
 	MD5    string `json:"md5"`
 	SHA256 string `json:"sha256"`
+	SHA1   string `json:"sha1,omitempty"`
 }
 
 func encodeDerived(ds []core.Derived) (string, error) {
 	out := make([]derivedJSON, len(ds))
 	for i, d := range ds {
-		out[i] = derivedJSON{Format: string(d.Format), Size: d.Size, CRC32: d.CRC32, MD5: d.MD5, SHA256: d.SHA256}
+		out[i] = derivedJSON{Format: string(d.Format), Size: d.Size, CRC32: d.CRC32, MD5: d.MD5, SHA256: d.SHA256,
+			SHA1: d.SHA1}
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -143,7 +145,7 @@ func decodeDerived(s string) ([]core.Derived, error) {
 	out := make([]core.Derived, len(in))
 	for i, d := range in {
 		out[i] = core.Derived{Format: core.Format(d.Format),
-			Digests: core.Digests{Size: d.Size, CRC32: d.CRC32, MD5: d.MD5, SHA256: d.SHA256}}
+			Digests: core.Digests{Size: d.Size, CRC32: d.CRC32, MD5: d.MD5, SHA256: d.SHA256, SHA1: d.SHA1}}
 	}
 	return out, nil
 }
