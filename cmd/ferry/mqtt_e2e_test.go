@@ -197,12 +197,18 @@ func checkMQTTHistory(t *testing.T, s *testServer) {
 	}
 }
 
-// TestServeMQTTBrokerDown: Ferry serves HTTP while its broker is down,
-// and connects once the broker is up.
+// TestServeMQTTBrokerDown: Ferry and an agent start while their broker is
+// down; Ferry serves HTTP meanwhile, and both connect once the broker is
+// up.
 func TestServeMQTTBrokerDown(t *testing.T) {
-	b := mqtttest.Prepare(t, mqtttest.Options{})
-	var log syncBuffer
+	b := mqtttest.Prepare(t, mqtttest.Options{Users: map[string]string{"d1": mqtttest.Password("d1")}})
+	var log, agentLog syncBuffer
 	s := startMQTTServer(t, &log, "--mqtt", b.UserURL(mqtttest.FerryUser))
+	s.must(t, "product", "create", mqtttest.Product, "--public")
+	s.must(t, "release", "push", "--product", mqtttest.Product, "--version", "1.0.0",
+		writeFile(t, "fw.bin", firmware(1000, 1)))
+	s.startAgent(t, &agentLog, "--product", mqtttest.Product, "--device", "d1", "--version", "1.0.0",
+		"--state-dir", t.TempDir(), "--mqtt", b.UserURL("d1"))
 	resp, err := http.Get(s.url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +227,13 @@ func TestServeMQTTBrokerDown(t *testing.T) {
 	eventually(t, "Ferry connects once the broker is up", func() bool {
 		return strings.Contains(log.String(), "msg=\"mqtt connected\"")
 	})
+	eventually(t, "the agent connects and checks in", func() bool {
+		out, err := s.ferry(t, "device", "show", "d1", "--json")
+		return err == nil && strings.Contains(out, `"version": "1.0.0"`)
+	})
+	if strings.Contains(agentLog.String(), mqtttest.Password("d1")) {
+		t.Error("the agent's log shows its broker password")
+	}
 }
 
 func TestParseServeMQTT(t *testing.T) {
