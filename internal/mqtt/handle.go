@@ -44,7 +44,12 @@ func (a *Adapter) receive(_ paho.Client, m paho.Message) {
 		m.Ack()
 		return
 	}
-	a.queues[shard(k, len(a.queues))] <- job{addr: addr, msg: m}
+	select {
+	case a.queues[shard(k, len(a.queues))] <- job{addr: addr, msg: m}:
+	case <-a.done:
+		// Stopping: left unacknowledged, the broker delivers it again to
+		// Ferry's session next time.
+	}
 }
 
 // shard picks a worker for a device.
@@ -55,7 +60,7 @@ func shard(key string, n int) int {
 }
 
 // work handles one worker's jobs until ctx ends.
-func (a *Adapter) work(ctx context.Context, _ int, q <-chan job) {
+func (a *Adapter) work(ctx context.Context, q <-chan job) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -128,6 +128,7 @@ type Adapter struct {
 	client paho.Client
 
 	queues []chan job
+	done   <-chan struct{} // Run's context's: closed when the workers stop
 	wg     sync.WaitGroup
 	limit  *limiter
 
@@ -208,10 +209,11 @@ func (a *Adapter) Connected() <-chan struct{} { return a.connected }
 // resubscribes. Run returns nil when ctx ends.
 func (a *Adapter) Run(ctx context.Context) error {
 	a.client = paho.NewClient(a.options())
-	for i := range a.cfg.Workers {
+	a.done = ctx.Done()
+	for range a.cfg.Workers {
 		q := make(chan job, queueDepth)
 		a.queues = append(a.queues, q)
-		a.wg.Go(func() { a.work(ctx, i, q) })
+		a.wg.Go(func() { a.work(ctx, q) })
 	}
 	a.wg.Go(func() { a.pushLoop(ctx) })
 	a.svc.Hub().OnWake(a.onWake)
