@@ -25,6 +25,11 @@ answer commands over MQTT, are pushed offers, and download over HTTP. Each
 logs in as its device id, with the password in the URL if any
 (docs/mqtt.md).
 
+--ddi-share of the native devices that keep no MQTT session speak hawkBit
+DDI as SWUpdate's suricatta does: poll, fetch the deployment, report
+proceeding, download with Range resumes, check SHA-1 and SHA-256, report
+closed/success or closed/failure, and acknowledge cancels (docs/ddi.md).
+
 --cut-share of the downloads lose their link midway and resume with Range;
 --fail-install, --rollback and --silent are the shares of devices that fail
 every install they are offered, come back on their old version, or go
@@ -60,6 +65,8 @@ func runSim(ctx context.Context, e env) error {
 	fs.StringVar(&cfg.MQTT, "mqtt", "",
 		"MQTT `broker` (tcp://[USER:PASSWORD@]HOST:PORT); --mqtt-share of the native devices keep a session with it")
 	fs.Float64Var(&cfg.MQTTShare, "mqtt-share", 1, "with --mqtt, share of the native devices that use MQTT")
+	fs.Float64Var(&cfg.DDIShare, "ddi-share", 0,
+		"share of the native devices (without MQTT) that speak hawkBit DDI, as SWUpdate does")
 	fs.DurationVar(&cfg.Poll, "poll", sim.DefaultPoll, "the devices' own wait between check-ins")
 	fs.DurationVar(&cfg.PollMax, "poll-max", sim.DefaultPollMax, "cap on the server's poll hint (native devices)")
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the first check-ins over this long (default --poll)")

@@ -48,6 +48,9 @@ type Config struct {
 	// logs in as its device id, with the URL's password if any.
 	MQTT      string
 	MQTTShare float64
+	// DDIShare of the native devices that keep no broker session speak
+	// hawkBit DDI instead, as SWUpdate's suricatta does (see ddiCycle).
+	DDIShare float64
 	// Poll is the devices' own wait between check-ins. Plain devices always
 	// use it; native devices use it when the server sends no poll hint.
 	// Zero means DefaultPoll.
@@ -153,7 +156,8 @@ func (c Config) validate() error {
 		name string
 		v    float64
 	}{
-		{"plain share", c.PlainShare}, {"MQTT share", c.MQTTShare}, {"cut share", c.CutShare},
+		{"plain share", c.PlainShare}, {"MQTT share", c.MQTTShare}, {"DDI share", c.DDIShare},
+		{"cut share", c.CutShare},
 		{"fail-install share", c.FailInstall},
 		{"rollback share", c.Rollback}, {"silent share", c.Silent},
 	}
@@ -205,6 +209,7 @@ const (
 	saltBehaviour = "behaviour"
 	saltPlain     = "plain"
 	saltMQTT      = "mqtt"
+	saltDDI       = "ddi"
 	saltCut       = "cut"
 )
 
@@ -232,6 +237,12 @@ func Plain(cfg Config, id string) bool {
 // share of the devices that do not speak the plain protocol.
 func MQTT(cfg Config, id string) bool {
 	return !Plain(cfg, id) && draw(cfg.Seed, saltMQTT, id) < cfg.MQTTShare
+}
+
+// DDI reports whether device id speaks hawkBit DDI under cfg: a share of
+// the devices that speak neither the plain protocol nor MQTT.
+func DDI(cfg Config, id string) bool {
+	return !Plain(cfg, id) && !MQTT(cfg, id) && draw(cfg.Seed, saltDDI, id) < cfg.DDIShare
 }
 
 // Cut reports whether device id's downloads of release ver are cut midway

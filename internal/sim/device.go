@@ -44,6 +44,7 @@ type device struct {
 	act      Behaviour
 	native   *client.Device // nil for plain devices
 	mqtt     bool           // keeps a broker session (see Config.MQTT)
+	ddi      bool           // speaks hawkBit DDI (see Config.DDIShare)
 	session  *devlink.Link  // its broker session while it runs; nil for the others
 	token    string         // the device token, or Config.Token until enrolled
 	enrolled bool           // enrolling was tried

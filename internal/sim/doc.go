@@ -7,7 +7,9 @@
 // a modem sketch does: the version check-in, the image in 512-byte Range
 // pieces, the CRC32 check, status reports and the check-in after the
 // "reboot". With Config.MQTT, a share of the native devices keep a broker
-// session instead of polling (see package devlink), and answer commands.
+// session instead of polling (see package devlink), and answer commands;
+// with Config.DDIShare, a share of the others speak hawkBit DDI as
+// SWUpdate's suricatta does, and acknowledge cancels.
 // Devices can be given a link speed, downloads can be cut midway
 // and resumed, and a share of devices fail the install, roll back or go
 // silent after downloading.

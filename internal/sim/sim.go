@@ -62,8 +62,8 @@ func New(cfg Config) (*Sim, error) {
 	s.devices = make([]*device, cfg.Devices)
 	for i := range s.devices {
 		id := deviceID(cfg.Prefix, i+1)
-		d := &device{id: id, plain: Plain(cfg, id), mqtt: MQTT(cfg, id), act: BehaviourOf(cfg, id),
-			link: newLink(cfg.Link), token: cfg.Token}
+		d := &device{id: id, plain: Plain(cfg, id), mqtt: MQTT(cfg, id), ddi: DDI(cfg, id),
+			act: BehaviourOf(cfg, id), link: newLink(cfg.Link), token: cfg.Token}
 		if !d.plain {
 			d.native = client.NewDevice(cfg.Server, cfg.Product, id, cfg.Token, s.hc)
 		}
@@ -124,9 +124,12 @@ func (s *Sim) runDevice(ctx context.Context, d *device, wait time.Duration) {
 		}
 		s.enroll(ctx, d)
 		var silent bool
-		if d.plain {
+		switch {
+		case d.plain:
 			wait, silent = s.plainCycle(ctx, d)
-		} else {
+		case d.ddi:
+			wait, silent = s.ddiCycle(ctx, d)
+		default:
 			wait, silent = s.nativeCycle(ctx, d)
 		}
 		if silent {
