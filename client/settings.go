@@ -183,3 +183,16 @@ func (o *Operator) RevokeDeviceCredentials(ctx context.Context, product, id stri
 	err := o.c.doJSON(ctx, http.MethodDelete, path, nil, nil, &out)
 	return out.Revoked, err
 }
+
+// IssueDeviceToken issues a device token for device id of a key product,
+// as enrolling would, and revokes the ones issued before: for clients whose
+// token an operator configures, such as a hawkBit client's target token.
+// The server answers 409 (as an *Error) for a product without key access.
+func (o *Operator) IssueDeviceToken(ctx context.Context, product, id string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	path := productPath(product) + "/devices/" + url.PathEscape(id) + "/token"
+	err := o.c.doJSON(ctx, http.MethodPost, path, nil, nil, &out)
+	return out.Token, err
+}

@@ -14,6 +14,7 @@ func runDevice(ctx context.Context, e env) error {
 		{"show", "show one device, its updates and its history", runDeviceShow},
 		{"set", "tag, pin, exclude or move a device", runDeviceSet},
 		{"revoke", "revoke a device's credentials until it enrolls again", runDeviceRevoke},
+		{"token", "issue a device token, for a client an operator configures", runDeviceToken},
 		{"key", "register a device's P-256 request signing key", runDeviceKey},
 	})
 }

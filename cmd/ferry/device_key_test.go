@@ -40,3 +40,16 @@ func TestDeviceKeyAdd(t *testing.T) {
 		t.Error("product create --p256 --public succeeded, want an error")
 	}
 }
+
+func TestDeviceToken(t *testing.T) {
+	f := newFakeAPI(t, map[string]answer{
+		"POST /api/v1/products/gw/devices/gw-1/token": {201, `{"device":"gw-1","token":"fdt_SECRET"}`},
+	})
+	out, _, err := f.run(t, "device", "token", "--product", "gw", "gw-1")
+	if err != nil || out != "fdt_SECRET\n" {
+		t.Errorf("device token = %q, %v, want the token alone", out, err)
+	}
+	if _, _, err := f.run(t, "device", "token", "gw-1"); err == nil {
+		t.Error("device token without --product succeeded, want an error")
+	}
+}

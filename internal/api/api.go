@@ -49,6 +49,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("PATCH /api/v1/products/{product}/devices/{device}", h.handleConfigureDevice)
 	m.HandleFunc("DELETE /api/v1/products/{product}/devices/{device}/credentials", h.handleRevokeCredentials)
 	m.HandleFunc("POST /api/v1/products/{product}/devices/{device}/keys", h.handleAddDeviceKey)
+	m.HandleFunc("POST /api/v1/products/{product}/devices/{device}/token", h.handleIssueDeviceToken)
 	m.HandleFunc("POST /api/v1/products/{product}/devices/{device}/commands", h.handleQueueCommand)
 	m.HandleFunc("GET /api/v1/products/{product}/devices/{device}/commands", h.handleListCommands)
 	m.HandleFunc("GET /api/v1/products/{product}/devices/{device}/commands/{id}", h.handleGetCommand)

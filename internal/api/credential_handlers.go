@@ -24,6 +24,21 @@ func (h *Handler) handleRevokeCredentials(w http.ResponseWriter, r *http.Request
 	httpkit.JSON(w, http.StatusOK, map[string]int{"revoked": n})
 }
 
+// handleIssueDeviceToken issues a device token for a device of a key
+// product, as enrolling would, for clients an operator configures instead
+// (a hawkBit client's target token). The tokens issued before are revoked;
+// the new one is shown this once and must not be cached.
+func (h *Handler) handleIssueDeviceToken(w http.ResponseWriter, r *http.Request) {
+	device := r.PathValue("device")
+	tok, err := h.svc.IssueDeviceToken(r.Context(), r.PathValue("product"), device)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpkit.JSON(w, http.StatusCreated, map[string]string{"device": device, "token": tok})
+}
+
 type deviceKeyView struct {
 	Device      string    `json:"device"`
 	PublicKey   string    `json:"public_key"` // lowercase hex of the raw X‖Y key

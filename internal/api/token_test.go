@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -194,5 +195,38 @@ func TestTokenAuditEntries(t *testing.T) {
 	want := []string{"alice token.revoke " + id + " ci/viewer", "alice token.create " + id + " ci/viewer"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("GET audit = %q, want %q", got, want)
+	}
+}
+
+// TestIssueDeviceToken issues a device token for a device of a key product:
+// admins only, never for a public product, and the token speaks for the
+// device while the one issued before it stops.
+func TestIssueDeviceToken(t *testing.T) {
+	a := newTestAPI(t)
+	a.must(t, "POST", "/api/v1/products", `{"name":"k","access":"key"}`, http.StatusCreated)
+	pub, _, err := a.svc.CreateToken(t.Context(), "pub", core.RolePublisher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "/api/v1/products/k/devices/gw-1/token"
+	if code, body := a.call(t, pub, "POST", path, ""); code != http.StatusForbidden {
+		t.Errorf("POST %s as publisher = %d %s, want 403", path, code, body)
+	}
+	if code, body := a.call(t, a.token, "POST", "/api/v1/products/p/devices/d1/token", ""); code != 409 {
+		t.Errorf("POST token of a public product's device = %d %s, want 409", code, body)
+	}
+
+	var first, second struct{ Token string }
+	for _, out := range []*struct{ Token string }{&first, &second} {
+		code, body := a.call(t, a.token, "POST", path, "")
+		if code != http.StatusCreated || json.Unmarshal(body, out) != nil || out.Token == "" {
+			t.Fatalf("POST %s = %d %s, want 201 with a token", path, code, body)
+		}
+	}
+	if _, dev, err := a.svc.AuthorizeDevice(t.Context(), "k", second.Token); err != nil || dev != "gw-1" {
+		t.Errorf("AuthorizeDevice(issued token) = %q, %v, want gw-1", dev, err)
+	}
+	if _, _, err := a.svc.AuthorizeDevice(t.Context(), "k", first.Token); err == nil {
+		t.Error("AuthorizeDevice(token issued before) succeeded, want it revoked")
 	}
 }
