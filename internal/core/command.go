@@ -56,6 +56,16 @@ func (s *Service) QueueCommand(ctx context.Context, p Product, device string, re
 		if err != nil {
 			return err
 		}
+		// An urgent command for a device that holds no connection here
+		// queues a nudge with it, so the nudge is sent if and only if the
+		// command was stored. A device that connects meanwhile gets the
+		// command at once and the nudge merely wakes it twice.
+		if c.Urgent && !s.hub.Held(dev.ID) {
+			cmd := NudgeCommand{ID: c.ID, Name: c.Name, Payload: c.Payload}
+			if err := s.queueNudge(ctx, tx, p, dev, TriggerUrgentCommand, cmd, now); err != nil {
+				return err
+			}
+		}
 		// The payload may carry a device secret (a Wi-Fi key), so the
 		// audit log keeps only its size.
 		return audit(ctx, tx, now, "device.command", p.Name, device, map[string]any{
@@ -69,11 +79,7 @@ func (s *Service) QueueCommand(ctx context.Context, p Product, device string, re
 	s.kick()
 	s.log.Info("command queued", "product", p.Name, "device_id", device, "command_id", c.ID, "name", c.Name)
 
-	held := s.hub.Held(c.DeviceID)
 	s.hub.Wake(p.ID, c.DeviceID)
-	if c.Urgent && !held && s.cfg.Nudge != nil {
-		s.cfg.Nudge(c)
-	}
 	return c, nil
 }
 

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,13 +357,12 @@ func TestCommandWebhookEvents(t *testing.T) {
 }
 
 func TestCommandWakesHeldDevice(t *testing.T) {
-	var mu sync.Mutex
-	var nudged []int64
-	f := newFixture(t, core.Config{Nudge: func(c core.Command) {
-		mu.Lock()
-		nudged = append(nudged, c.ID)
-		mu.Unlock()
-	}})
+	var kicks atomic.Int32
+	f := newFixture(t, core.Config{KickNudges: func() { kicks.Add(1) }})
+	if _, err := f.svc.SetNudge(t.Context(), "sensor", core.NudgeConfig{URL: "https://127.0.0.1/sms",
+		PerDevice: 10}); err != nil {
+		t.Fatal(err)
+	}
 	held := f.checkIn(t, "dev-1", "1.0.0").Device
 	idle := f.checkIn(t, "dev-2", "1.0.0").Device
 	hub := f.svc.Hub()
@@ -383,11 +382,14 @@ func TestCommandWakesHeldDevice(t *testing.T) {
 		t.Errorf("a command for dev-2 woke dev-1")
 	default:
 	}
-	mu.Lock()
-	if !slices.Equal(nudged, []int64{idleCmd.ID}) {
-		t.Errorf("nudged commands %v, want only the urgent one for the device not held, %d", nudged, idleCmd.ID)
+	ns, err := f.svc.Nudges(t.Context(), "sensor", "", 0)
+	if err != nil || len(ns) != 1 || ns[0].CommandID != idleCmd.ID || ns[0].State != core.NudgeQueued {
+		t.Errorf("Nudges() = %+v, %v, want one queued, for the urgent command %d to the device not held",
+			ns, err, idleCmd.ID)
 	}
-	mu.Unlock()
+	if kicks.Load() != 1 {
+		t.Errorf("KickNudges called %d times, want once", kicks.Load())
+	}
 
 	// A channel move concerns every device of the product.
 	f.publish(t, "1.1.0")

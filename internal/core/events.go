@@ -72,4 +72,7 @@ func (s *Service) kick() {
 	if s.queued.Swap(false) && s.cfg.Kick != nil {
 		s.cfg.Kick()
 	}
+	if s.nudged.Swap(false) && s.cfg.KickNudges != nil {
+		s.cfg.KickNudges()
+	}
 }

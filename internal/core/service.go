@@ -43,11 +43,9 @@ type Config struct {
 	// Kick, when set, is called after a transaction queued webhook
 	// deliveries, to wake their sender.
 	Kick func()
-	// Nudge, when set, is called after an urgent command was queued for a
-	// device that holds no connection on this node, so that an outbound
-	// nudge can wake it. It runs on the operator's request: it must not
-	// block.
-	Nudge func(Command)
+	// KickNudges, when set, is called after a transaction queued nudges
+	// to send (see queueNudge), to wake their sender. It must not block.
+	KickNudges func()
 	// Now returns the current time; tests replace it. Default time.Now.
 	Now func() time.Time
 }
@@ -105,6 +103,8 @@ type Service struct {
 
 	// queued is set when a transaction queued a webhook delivery.
 	queued atomic.Bool
+	// nudged is set when a transaction queued a nudge to send.
+	nudged atomic.Bool
 
 	// hub wakes the connections devices hold when what they should do
 	// changes.

@@ -155,6 +155,38 @@ type Store interface {
 	// Deliveries lists a product's deliveries, newest first, at most limit.
 	Deliveries(ctx context.Context, productID int64, limit int) ([]Delivery, error)
 
+	// SetNudgeConfig creates or replaces a product's nudge configuration.
+	SetNudgeConfig(ctx context.Context, c NudgeConfig) error
+	// NudgeConfig returns a product's nudge configuration.
+	NudgeConfig(ctx context.Context, productID int64) (NudgeConfig, error)
+	// DeleteNudgeConfig removes a product's nudge configuration; a missing
+	// one is not an error.
+	DeleteNudgeConfig(ctx context.Context, productID int64) error
+	// AddNudge queues n and sets n.ID. ErrNotFound if its product or device
+	// does not exist.
+	AddNudge(ctx context.Context, n *Nudge) error
+	// CountNudges counts the nudges of the product, or only of the device
+	// (which must be the product's) when deviceID is not zero, created at or
+	// after since and not suppressed.
+	CountNudges(ctx context.Context, productID, deviceID int64, since time.Time) (int, error)
+	// Nudge returns the nudge with the given ID.
+	Nudge(ctx context.Context, id int64) (Nudge, error)
+	// DueNudges returns up to limit queued nudges whose NextAt is at or
+	// before now, the longest due first.
+	DueNudges(ctx context.Context, now time.Time, limit int) ([]Nudge, error)
+	// SaveNudge writes n's state, reason, attempts, next attempt, last
+	// status and error, and finished time. ErrNotFound if n.ID does not
+	// exist.
+	SaveNudge(ctx context.Context, n Nudge) error
+	// AddNudgeAttempt appends a to its nudge's attempts and sets a.ID.
+	// ErrNotFound if the nudge does not exist.
+	AddNudgeAttempt(ctx context.Context, a *NudgeAttempt) error
+	// NudgeAttempts lists a nudge's attempts, oldest first.
+	NudgeAttempts(ctx context.Context, nudgeID int64) ([]NudgeAttempt, error)
+	// Nudges lists nudges matching f, newest (latest CreatedAt, then
+	// highest ID) first. A DeviceID, when given, must be of ProductID.
+	Nudges(ctx context.Context, f NudgeFilter) ([]Nudge, error)
+
 	// CreateToken inserts t and sets t.ID. ErrConflict if the hash exists.
 	CreateToken(ctx context.Context, t *Token) error
 	// TokenByHash returns the token whose secret hashes to hash.

@@ -164,6 +164,18 @@ func TestQueryPlans(t *testing.T) {
 			ORDER BY expires_at, id LIMIT 10`, "commands_due"},
 		{"CommandEvents", `SELECT * FROM command_events WHERE command_id = 1 ORDER BY at, id`,
 			"command_events_command"},
+		{"DueNudges", `SELECT * FROM nudges WHERE state = 'queued' AND next_at <= 5
+			ORDER BY next_at, id LIMIT 10`, "nudges_due"},
+		{"NudgesProduct", `SELECT * FROM nudges WHERE product_id = 1
+			ORDER BY created_at DESC, id DESC LIMIT 10`, "nudges_product"},
+		{"NudgesDevice", `SELECT * FROM nudges WHERE device_id = 1
+			ORDER BY created_at DESC, id DESC LIMIT 10`, "nudges_device"},
+		{"CountNudgesDevice", `SELECT COUNT(*) FROM nudges WHERE device_id = 1 AND created_at >= 5
+			AND state != 'suppressed'`, "nudges_device"},
+		{"CountNudgesProduct", `SELECT COUNT(*) FROM nudges WHERE product_id = 1 AND created_at >= 5
+			AND state != 'suppressed'`, "nudges_product"},
+		{"NudgeAttempts", `SELECT * FROM nudge_attempts WHERE nudge_id = 1 ORDER BY id`,
+			"nudge_attempts_nudge"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,5 +307,47 @@ func TestMigration0006OnOldData(t *testing.T) {
 	if got, err := s.Update(ctx, 1); err != nil || !got.CancelPending {
 		t.Errorf("Update(1) after saving a pending cancel = CancelPending %v, %v, want true, nil",
 			got.CancelPending, err)
+	}
+}
+
+// TestMigration0007OnOldData opens a database at version 6 that has a
+// product and a device, and checks that 0007 lets them take nudges.
+func TestMigration0007OnOldData(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatalf("loadMigrations() = %v, want nil", err)
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatalf("sql.Open(%q) = %v, want nil", path, err)
+	}
+	if err := applyMigrations(ctx, db, slog.New(slog.DiscardHandler), ms[:6]); err != nil {
+		t.Fatalf("applyMigrations(0001-0006) = %v, want nil", err)
+	}
+	for _, stmt := range version1Rows[:4] {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("insert version 6 row: %v\n%s", err, stmt)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("close version 6 database: %v", err)
+	}
+
+	s := openTest(t, path, nil)
+	c := core.NudgeConfig{ProductID: 1, URL: "https://a.example/sms", Method: "POST", PerDevice: 1,
+		PerDeviceWindow: time.Minute, PerMinute: 1, MaxAttempts: 1, BackoffBase: time.Second,
+		BackoffCap: time.Second}
+	if err := s.SetNudgeConfig(ctx, c); err != nil {
+		t.Errorf("SetNudgeConfig(product 1) = %v, want nil", err)
+	}
+	n := core.Nudge{ProductID: 1, DeviceID: 1, Device: "dev-1", Trigger: core.TriggerUrgentCommand,
+		Data: []byte("{}"), State: core.NudgeQueued, CreatedAt: time.UnixMilli(1773500200000)}
+	if err := s.AddNudge(ctx, &n); err != nil {
+		t.Fatalf("AddNudge(device 1) = %v, want nil", err)
+	}
+	if got, err := s.CountNudges(ctx, 1, 1, time.UnixMilli(1773500000000)); err != nil || got != 1 {
+		t.Errorf("CountNudges(1, 1) = %d, %v, want 1, nil", got, err)
 	}
 }
