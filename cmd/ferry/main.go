@@ -50,6 +50,7 @@ func commands() []command {
 		{"device", "list devices and show one's history", runDevice},
 		{"rollout", "start, watch and steer staged rollouts", runRollout},
 		{"webhook", "post outcome events to a URL", runWebhook},
+		{"nudge", "wake devices that hold no connection", runNudge},
 		{"audit", "show what operators did", runAudit},
 		{"token", "create, list and revoke operator tokens", runToken},
 		{"agent", "run the device agent (native protocol)", runAgent},

@@ -398,3 +398,66 @@ func TestNewCommandsHelpShowsExample(t *testing.T) {
 		}
 	}
 }
+
+func TestNudgeCommands(t *testing.T) {
+	nudgeJSON := `{"url":"https://127.0.0.1/sms","method":"POST","headers":[{"name":"Authorization",` +
+		`"value":"Bearer {{.Secret}}"}],"body":"to={{urlquery (.Attr \"msisdn\")}}","secret_set":true,` +
+		`"per_device":1,"window":"10m0s","per_minute":30,"max_attempts":5,"backoff":"5s",` +
+		`"backoff_cap":"5m0s","triggers":["urgent-command"],"updated_at":"2025-01-02T03:04:05Z"}`
+	f := newFakeAPI(t, map[string]answer{
+		"PUT /api/v1/products/p/nudge":    {200, nudgeJSON},
+		"GET /api/v1/products/p/nudge":    {200, nudgeJSON},
+		"DELETE /api/v1/products/p/nudge": {204, ``},
+		"GET /api/v1/products/p/nudges": {200, `{"nudges":[{"id":4,"device":"d1","trigger":"urgent-command",` +
+			`"command_id":9,"state":"suppressed","reason":"rate limit: 1 per device per 10m0s","attempts":0,` +
+			`"created_at":"2025-01-02T03:04:05Z"}]}`},
+		"GET /api/v1/products/p/nudges/3": {200, `{"id":3,"device":"d1","trigger":"urgent-command",` +
+			`"state":"sent","attempts":2,"last_status":200,"created_at":"2025-01-02T03:04:05Z",` +
+			`"history":[{"at":"2025-01-02T03:04:05Z","status":503,"error":"target answered 503",` +
+			`"latency_ms":12.5},{"at":"2025-01-02T03:04:10Z","status":200,"latency_ms":3}]}`},
+	})
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := f.run(t, "nudge", "set", "--product", "p", "--url", "https://127.0.0.1/sms",
+		"--header", "Authorization: Bearer {{.Secret}}", "--body", `to={{urlquery (.Attr "msisdn")}}`,
+		"--secret-file", secretFile, "--per-minute", "30", "--window", "10m")
+	if err != nil {
+		t.Fatalf("nudge set: %v", err)
+	}
+	want := map[string]any{"url": "https://127.0.0.1/sms", "method": "POST",
+		"headers": []any{map[string]any{"name": "Authorization", "value": "Bearer {{.Secret}}"}},
+		"body":    `to={{urlquery (.Attr "msisdn")}}`, "secret": "s3cret-from-file", "per_minute": float64(30),
+		"window": "10m0s"}
+	if _, body := f.last(t); !reflect.DeepEqual(sent(t, body), want) {
+		t.Errorf("nudge set sent %s, want %v", body, want)
+	}
+	if !strings.Contains(out, "secret: set (not shown)") || strings.Contains(out, "s3cret") {
+		t.Errorf("nudge set printed %q, want the secret marked set and not shown", out)
+	}
+
+	out, _, err = f.run(t, "nudge", "show", "--product", "p")
+	if err != nil || !strings.Contains(out, "limits: 1 per device per 10m0s, 30 per minute") {
+		t.Errorf("nudge show = %q, %v; want the limits", out, err)
+	}
+	out, _, err = f.run(t, "nudge", "list", "--product", "p", "--device", "d1")
+	if err != nil || !strings.Contains(out, "suppressed") || !strings.Contains(out, "rate limit") {
+		t.Errorf("nudge list = %q, %v; want the suppressed nudge and why", out, err)
+	}
+	if req, _ := f.last(t); req.URL.Query().Get("device") != "d1" {
+		t.Errorf("nudge list query = %v, want device=d1", req.URL.Query())
+	}
+	out, _, err = f.run(t, "nudge", "list", "--product", "p", "3")
+	if err != nil || !strings.Contains(out, "target answered 503") || !strings.Contains(out, "12.5ms") {
+		t.Errorf("nudge list 3 = %q, %v; want both attempts with latency", out, err)
+	}
+	out, _, err = f.run(t, "nudge", "rm", "--product", "p")
+	if err != nil || out != "removed the nudge of p\n" {
+		t.Errorf("nudge rm = %q, %v; want it removed", out, err)
+	}
+	if _, _, err := f.run(t, "nudge", "set", "--product", "p", "--header", "nocolon", "--url", "x"); err == nil {
+		t.Error("nudge set --header nocolon succeeded, want an error")
+	}
+}

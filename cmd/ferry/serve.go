@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-ota/ferry/internal/blob/disk"
 	"github.com/ferry-ota/ferry/internal/core"
 	"github.com/ferry-ota/ferry/internal/mqtt"
+	"github.com/ferry-ota/ferry/internal/nudge"
 	"github.com/ferry-ota/ferry/internal/server"
 	"github.com/ferry-ota/ferry/internal/store/sqlite"
 	"github.com/ferry-ota/ferry/internal/webhook"
@@ -277,6 +278,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 
 	hooks := webhook.New(store, webhook.Config{}, log)
 	cfg.core.Kick = hooks.Kick
+	nudges := nudge.New(store, nudge.Config{}, log)
+	cfg.core.KickNudges = nudges.Kick
 	svc := core.NewService(store, blobs, cfg.core, log)
 	defer func() {
 		if err := svc.Close(); err != nil {
@@ -297,6 +300,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 	defer mqttDone()
+	nudgesDone := make(chan struct{})
+	go func() {
+		defer close(nudgesDone)
+		_ = nudges.Run(ctx) // returns nil when ctx ends
+	}()
+	defer func() { <-nudgesDone }()
 
 	log.Info("listening", "addr", ln.Addr().String(), "data", cfg.data)
 	if len(lns) > 1 {

@@ -1,6 +1,6 @@
 // Package api is Ferry's operator API: JSON over HTTP under /api/v1,
 // authenticated with operator bearer tokens. It manages products, releases,
-// channels, devices, rollouts and webhooks through the update core, and
+// channels, devices, rollouts, webhooks and nudges through the update core, and
 // shows the audit log of what operators did. See docs/api.md.
 package api
 
@@ -57,6 +57,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("PUT /api/v1/products/{product}/webhook", h.handleSetWebhook)
 	m.HandleFunc("DELETE /api/v1/products/{product}/webhook", h.handleRemoveWebhook)
 	m.HandleFunc("GET /api/v1/products/{product}/webhook/deliveries", h.handleListDeliveries)
+	m.HandleFunc("PUT /api/v1/products/{product}/nudge", h.handleSetNudge)
+	m.HandleFunc("GET /api/v1/products/{product}/nudge", h.handleGetNudge)
+	m.HandleFunc("DELETE /api/v1/products/{product}/nudge", h.handleRemoveNudge)
+	m.HandleFunc("GET /api/v1/products/{product}/nudges", h.handleListNudges)
+	m.HandleFunc("GET /api/v1/products/{product}/nudges/{id}", h.handleGetNudgeRecord)
 	m.HandleFunc("POST /api/v1/products/{product}/rollouts", h.handleCreateRollout)
 	m.HandleFunc("GET /api/v1/rollouts", h.handleListRollouts)
 	m.HandleFunc("GET /api/v1/rollouts/{id}", h.handleGetRollout)

@@ -6,8 +6,9 @@ import "github.com/ferry-ota/ferry/internal/core"
 // pattern registered in routes needs. Viewers read the fleet's state,
 // device commands included; publishers also ship firmware and steer
 // devices, which sending them commands is; only admins create and
-// configure products, manage webhooks, tokens and signing keys, and read
-// the audit log, which is about operators rather than devices. Adding or
+// configure products, manage webhooks, nudges (whose configuration holds
+// a carrier's credentials), tokens and signing keys, and read the audit
+// log, which is about operators rather than devices. Adding or
 // revoking a key decides which releases the product trusts, so it is an
 // admin's; pushing a signed release stays a publisher's, since the
 // signature was made offline by whoever holds the private key.

@@ -52,6 +52,10 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/products/p/webhook/deliveries", "", 200, no, no},
 		{"GET", "/api/v1/audit", "", 200, no, no},
 		{"GET", "/api/v1/tokens", "", 200, no, no},
+		{"PUT", "/api/v1/products/p/nudge", `{"url":"https://127.0.0.1/ROLE"}`, 200, no, no},
+		{"GET", "/api/v1/products/p/nudge", "", 200, no, no},
+		{"DELETE", "/api/v1/products/p/nudge", "", 204, no, no},
+		{"GET", "/api/v1/products/p/nudges", "", 200, no, no},
 	}
 	for _, tt := range tests {
 		for _, role := range []core.Role{core.RoleViewer, core.RolePublisher, core.RoleAdmin} {
