@@ -63,3 +63,52 @@ func TestDDIFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestDDIDeviceAcknowledgesCancel gives a DDI device an update, then moves
+// the channel on before the device ran: its next poll is told of the
+// cancel, which it acknowledges, and the poll after that offers the new
+// release, which it installs.
+func TestDDIDeviceAcknowledgesCancel(t *testing.T) {
+	ts := startServer(t, core.Config{PollInterval: time.Second, PollActive: time.Second})
+	ts.product(t, "hawk", core.AccessPublic, 5_000)
+	ctx := t.Context()
+	p, err := ts.svc.Product(ctx, "hawk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Server: ts.url, Product: "hawk", Devices: 1, Prefix: "c-", Version: "1.0.0", DDIShare: 1,
+		Seed: 1, Poll: 50 * time.Millisecond, PollMax: 50 * time.Millisecond, Duration: time.Minute}
+	id := deviceID(cfg.Prefix, 1)
+	dec, err := ts.svc.CheckIn(ctx, p, core.CheckIn{Device: id, Protocol: core.ProtocolDDI})
+	if err != nil || dec.Update == nil {
+		t.Fatalf("first DDI check-in of %s = %+v, %v, want an offer", id, dec.Update, err)
+	}
+	if _, err := ts.svc.PublishRelease(ctx, core.Publish{Product: "hawk", Version: "1.2.0", Channel: "stable",
+		Image: strings.NewReader(strings.Repeat("new firmware ", 400))}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := run(t, cfg)
+	if r.Ended != "settled" || r.Succeeded != 1 || len(r.Errors) != 0 {
+		t.Errorf("Run = %+v, want settled with the device updated and no errors", r)
+	}
+	d, err := ts.svc.Device(ctx, "hawk", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := d.Updates[len(d.Updates)-1]
+	if old.ID != dec.Update.ID || old.State != core.StateCanceled || old.CancelPending {
+		t.Errorf("first update = %d %s pending %v, want %d canceled and answered", old.ID, old.State,
+			old.CancelPending, dec.Update.ID)
+	}
+	if d.Version != "1.2.0" || d.Updates[0].State != core.StateSucceeded {
+		t.Errorf("%s runs %q, latest update %s; want 1.2.0 succeeded", id, d.Version, d.Updates[0].State)
+	}
+	acked := false
+	for _, e := range d.Events {
+		acked = acked || (e.UpdateID == old.ID && strings.HasPrefix(e.Detail, "cancel acknowledged"))
+	}
+	if !acked {
+		t.Errorf("history of %s has no acknowledged cancel of update %d", id, old.ID)
+	}
+}
