@@ -53,6 +53,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzStatus$$' -fuzztime=$(FUZZTIME) ./internal/plain
 	go test -run='^$$' -fuzz='^FuzzCheckIn$$' -fuzztime=$(FUZZTIME) ./internal/native
 	go test -run='^$$' -fuzz='^FuzzReport$$' -fuzztime=$(FUZZTIME) ./internal/native
+	go test -run='^$$' -fuzz='^FuzzFeedback$$' -fuzztime=$(FUZZTIME) ./internal/ddi
 	go test -run='^$$' -fuzz='^FuzzCreateProduct$$' -fuzztime=$(FUZZTIME) ./internal/api
 	go test -run='^$$' -fuzz='^FuzzCreateRollout$$' -fuzztime=$(FUZZTIME) ./internal/api
 	go test -run='^$$' -fuzz='^FuzzParsePhases$$' -fuzztime=$(FUZZTIME) ./internal/core
