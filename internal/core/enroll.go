@@ -114,7 +114,7 @@ func (s *Service) Enroll(ctx context.Context, product, key, id string) (string, 
 		return "", err
 	}
 
-	secret, err := s.issueToken(WithActor(ctx, "device"), p, id, "device.enroll")
+	secret, err := s.issueToken(WithActor(ctx, "device"), p, id, "device.enroll", "enrolled")
 	if err != nil {
 		return "", fmt.Errorf("enroll %s/%s: %w", p.Name, id, err)
 	}
@@ -139,7 +139,7 @@ func (s *Service) IssueDeviceToken(ctx context.Context, product, id string) (str
 	if err := ValidateDeviceID(id); err != nil {
 		return "", err
 	}
-	secret, err := s.issueToken(ctx, p, id, "device.token")
+	secret, err := s.issueToken(ctx, p, id, "device.token", "registered: an operator issued its device token")
 	if err != nil {
 		return "", fmt.Errorf("issue token for %s/%s: %w", p.Name, id, err)
 	}
@@ -147,13 +147,13 @@ func (s *Service) IssueDeviceToken(ctx context.Context, product, id string) (str
 	return secret, nil
 }
 
-// issueToken creates device id of p if needed, revokes its tokens and
-// issues a new one, audited as action.
-func (s *Service) issueToken(ctx context.Context, p Product, id, action string) (string, error) {
+// issueToken creates device id of p if needed (detail says how, in its
+// history), revokes its tokens and issues a new one, audited as action.
+func (s *Service) issueToken(ctx context.Context, p Product, id, action, detail string) (string, error) {
 	secret, hash := newSecret("fdt_")
 	err := s.store.Tx(ctx, func(tx Store) error {
 		now := s.now()
-		dev, err := s.enrollDevice(ctx, tx, p, id, now)
+		dev, err := s.enrollDevice(ctx, tx, p, id, detail, now)
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,9 @@ func (s *Service) AuthorizeGateway(ctx context.Context, product, key string) (Pr
 }
 
 // enrollDevice returns p's device id, creating it if it never checked in.
-func (s *Service) enrollDevice(ctx context.Context, tx Store, p Product, id string, now time.Time) (Device, error) {
+// detail says how, in the device's first history event.
+func (s *Service) enrollDevice(ctx context.Context, tx Store, p Product, id, detail string, now time.Time,
+) (Device, error) {
 	dev, err := tx.Device(ctx, p.ID, id)
 	if !notFound(err) {
 		return dev, err
@@ -206,7 +208,7 @@ func (s *Service) enrollDevice(ctx context.Context, tx Store, p Product, id stri
 	if err := tx.CreateDevice(ctx, &dev); err != nil {
 		return Device{}, err
 	}
-	return dev, tx.AddEvent(ctx, &Event{DeviceID: dev.ID, At: now, Kind: EventCheckIn, Detail: "enrolled"})
+	return dev, tx.AddEvent(ctx, &Event{DeviceID: dev.ID, At: now, Kind: EventCheckIn, Detail: detail})
 }
 
 // RevokeDeviceCredentials revokes every credential of a product's device

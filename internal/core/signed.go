@@ -65,7 +65,7 @@ func (s *Service) AddDeviceKey(ctx context.Context, product, id string, pub []by
 	c := DeviceCredential{ProductID: p.ID, DeviceName: id, Kind: CredentialP256, PublicKey: pub}
 	err = s.store.Tx(ctx, func(tx Store) error {
 		c.CreatedAt = s.now()
-		dev, err := s.enrollDevice(ctx, tx, p, id, c.CreatedAt)
+		dev, err := s.enrollDevice(ctx, tx, p, id, "enrolled", c.CreatedAt)
 		if err != nil {
 			return err
 		}
