@@ -74,6 +74,9 @@ type CheckInResponse struct {
 	// Offer is the update the device should apply, nil when there is
 	// nothing to do.
 	Offer *Offer `json:"update,omitempty"`
+	// Commands are the device's open commands, oldest first; answer each
+	// with Ack.
+	Commands []Command `json:"cmds,omitempty"`
 }
 
 // PollInterval returns Poll as a duration.

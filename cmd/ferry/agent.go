@@ -52,6 +52,21 @@ With --once it runs one cycle and exits with status
      refused (bad signature, manifest of another release, lower counter)
 Bad flags exit 1.
 
+With --long-poll the agent holds a check-in open at the server (up to --hold,
+default 240s, below common carrier NAT idle timeouts) and asks again as soon
+as it is answered, so offers and commands arrive at once whatever the poll
+interval; it backs off on errors. --once does not apply.
+
+Commands come with check-in answers (or over MQTT) and are answered on the
+same protocol; each runs once, even when it is delivered again after a
+restart. check-update checks in now; set-poll-interval changes the interval
+between check-ins (kept in DIR/commands.json); reboot runs --reboot-command
+(its answer is saved first, so the reboot it causes does not repeat), or is
+answered "reboot not supported" without one; other names run --command-hook
+NAME PAYLOAD, whose exit status (0 is ok) and first 256 bytes of output are
+the answer, or are answered "unknown command" without one. Hooks that run
+longer than a minute are killed.
+
 With --mqtt the agent keeps a session with Ferry's MQTT broker instead of
 polling: it checks in over MQTT when it connects and when Ferry's poll hint
 says, applies the offers Ferry answers or pushes, reports status and
@@ -68,6 +83,9 @@ Example:
   ferry agent --server http://127.0.0.1:8080 --product sensor --device d1 \
     --version 1.0.0 --state-dir ./agent-d1 --mqtt tcp://127.0.0.1:1883 \
     --mqtt-password-file d1.pw
+  ferry agent --server http://127.0.0.1:8080 --product sensor --device d1 \
+    --version 1.0.0 --state-dir ./agent-d1 --long-poll \
+    --reboot-command /sbin/reboot --command-hook ./on-command.sh
 `
 
 func runAgent(ctx context.Context, e env) error {
@@ -96,6 +114,10 @@ func runAgent(ctx context.Context, e env) error {
 	mqttPasswordFile := fs.String("mqtt-password-file", "", "`file` holding the broker password")
 	mqttCA := fs.String("mqtt-ca", "", "PEM `file` of an mqtts:// broker's CA certificates (default: the system's)")
 	fs.StringVar(&mq.Prefix, "mqtt-prefix", "ferry", "first segment of the MQTT topics")
+	longPoll := fs.Bool("long-poll", false, "hold check-ins open at the server, so offers and commands arrive at once")
+	hold := fs.Duration("hold", agent.DefaultHold, "how long a held check-in waits at the server (1s to 600s)")
+	reboot := fs.String("reboot-command", "", "`program` the reboot command runs")
+	fs.StringVar(&cfg.CommandHook, "command-hook", "", "`program` other commands run, given NAME and PAYLOAD")
 	once := fs.Bool("once", false, "run one update cycle and exit")
 	verbose := fs.Bool("v", false, "log each check-in (debug level)")
 	args, err := parseArgs(fs, e.args)
@@ -120,6 +142,12 @@ func runAgent(ctx context.Context, e env) error {
 	if err := mqttAgentFlags(&mq, *mqttPasswordFile, *mqttCA, *once); err != nil {
 		return err
 	}
+	if err := longPollFlags(*longPoll, *hold, *once, mq.Broker != ""); err != nil {
+		return err
+	}
+	if *reboot != "" {
+		cfg.RebootHook = []string{*reboot}
+	}
 
 	level := slog.LevelInfo
 	if *verbose {
@@ -129,6 +157,10 @@ func runAgent(ctx context.Context, e env) error {
 	// the agent; downloads have their own stall timeout in the agent.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = time.Minute
+	if *longPoll {
+		// A held check-in answers only after up to --hold.
+		tr.ResponseHeaderTimeout += *hold
+	}
 	cfg.HTTPClient = &http.Client{Transport: hintTransport{next: tr, server: cfg.Server}}
 	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	a, err := agent.New(cfg)
@@ -138,6 +170,9 @@ func runAgent(ctx context.Context, e env) error {
 
 	if mq.Broker != "" {
 		return a.RunMQTT(ctx, mq)
+	}
+	if *longPoll {
+		return a.RunLongPoll(ctx, *hold)
 	}
 	if !*once {
 		return a.Run(ctx)
@@ -214,6 +249,21 @@ func mqttAgentFlags(mq *agent.MQTTConfig, passwordFile, ca string, once bool) er
 			return fmt.Errorf("agent: --mqtt-password-file: %w", err)
 		}
 		mq.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
+}
+
+// longPollFlags checks --long-poll and --hold.
+func longPollFlags(longPoll bool, hold time.Duration, once, mqtt bool) error {
+	switch {
+	case !longPoll:
+		return nil
+	case once:
+		return errors.New("agent: --once does not apply with --long-poll, which keeps asking")
+	case mqtt:
+		return errors.New("agent: --long-poll and --mqtt are two ways to wait; choose one")
+	case hold < time.Second || hold > 600*time.Second || hold%time.Second != 0:
+		return fmt.Errorf("agent: --hold %s: want whole seconds from 1s to 600s", hold)
 	}
 	return nil
 }

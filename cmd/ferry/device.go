@@ -16,6 +16,8 @@ func runDevice(ctx context.Context, e env) error {
 		{"revoke", "revoke a device's credentials until it enrolls again", runDeviceRevoke},
 		{"token", "issue a device token, for a client an operator configures", runDeviceToken},
 		{"key", "register a device's P-256 request signing key", runDeviceKey},
+		{"cmd", "send a device a command and, with --wait, print its answer", runDeviceCmd},
+		{"cmds", "list a device's commands and their answers", runDeviceCmds},
 	})
 }
 

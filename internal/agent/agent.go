@@ -20,8 +20,11 @@ const (
 	// DefaultPollMin is the shortest wait between check-ins, whatever poll
 	// hint the server sends.
 	DefaultPollMin = 30 * time.Second
-	backoffMin     = 5 * time.Second
-	backoffMax     = 10 * time.Minute
+	// DefaultHold is how long a held check-in waits at the server: below
+	// the idle timeouts of common carrier NATs.
+	DefaultHold = 240 * time.Second
+	backoffMin  = 5 * time.Second
+	backoffMax  = 10 * time.Minute
 	// stallTimeout ends a download that delivers no byte for this long. It
 	// is generous because a modem's link may pause for a cell handover.
 	stallTimeout = 2 * time.Minute
@@ -84,9 +87,17 @@ type Config struct {
 	TrustKeys []manifest.PublicKey
 	// PollMin is the shortest wait between check-ins in Run; zero means
 	// DefaultPollMin.
-	PollMin    time.Duration
-	HTTPClient *http.Client // nil means a new http.Client
-	Logger     *slog.Logger // nil discards logs
+	PollMin time.Duration
+	// RebootHook is the program (and its arguments) the reboot command
+	// runs; empty answers reboot commands "reboot not supported".
+	RebootHook []string
+	// CommandHook is the program commands of other names run, given the
+	// command's name and payload as arguments: exit status 0 answers ok,
+	// and its output (cut to 256 bytes) is the result. Empty answers them
+	// "unknown command".
+	CommandHook string
+	HTTPClient  *http.Client // nil means a new http.Client
+	Logger      *slog.Logger // nil discards logs
 }
 
 // Agent runs update cycles for one device. Only one Agent may use a state
@@ -101,8 +112,11 @@ type Agent struct {
 	device    string
 	// via, when set, carries check-ins and reports instead of dev (MQTT
 	// mode); downloads and enrollment always use dev.
-	via     link
-	cmds    *commands
+	via  link
+	cmds *commands
+	// hold, when not zero, makes check-ins held requests (long-polls) of
+	// up to this long; see RunLongPoll.
+	hold    time.Duration
 	trust   []manifest.PublicKey
 	st      stateDir
 	seed    string
@@ -145,7 +159,7 @@ func New(cfg Config) (*Agent, error) {
 	newDevice := func(token string) *client.Device {
 		return client.NewDevice(cfg.Server, cfg.Product, cfg.DeviceID, token, cfg.HTTPClient)
 	}
-	return &Agent{
+	a := &Agent{
 		dev:          newDevice(cfg.Token),
 		newDevice:    newDevice,
 		enrollKey:    enrollKeyOf(cfg.Token),
@@ -161,7 +175,12 @@ func New(cfg Config) (*Agent, error) {
 		syncEvery:    64 << 10,
 		reportEvery:  30 * time.Second,
 		stallTimeout: stallTimeout,
-	}, nil
+	}
+	a.cmds.rebootHook, a.cmds.commandHook = cfg.RebootHook, cfg.CommandHook
+	if err := a.loadCommands(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return a, nil
 }
 
 // RunOnce runs one update cycle. It returns nil when the device is up to
@@ -185,7 +204,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}
 
-		wait := max(poll, a.pollMin)
+		wait := a.nextWait(poll)
 		if err != nil {
 			backoff = nextBackoff(backoff, a.backoffMin)
 			wait = backoff
@@ -195,6 +214,49 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 
 		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-a.cmds.checkNow:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// RunLongPoll runs update cycles over held check-ins until ctx is
+// canceled, then returns nil: each check-in waits at the server up to hold
+// (at most 600s; zero means the server's default of 240s) for an offer or
+// a command, so both arrive as soon as they exist, whatever the poll
+// interval. It asks again as soon as an answer is handled, and backs off
+// on errors as Run does. The HTTP client must allow a request to take
+// longer than hold.
+func (a *Agent) RunLongPoll(ctx context.Context, hold time.Duration) error {
+	if hold <= 0 {
+		hold = DefaultHold
+	}
+	a.hold = hold
+	var backoff time.Duration
+	for {
+		_, err := a.cycle(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			backoff = 0
+			// The answer told the cycle all there was; a command that asks
+			// to check in now is the next held check-in itself.
+			select {
+			case <-a.cmds.checkNow:
+			default:
+			}
+			continue
+		}
+
+		backoff = nextBackoff(backoff, a.backoffMin)
+		a.log.Warn("update cycle failed; will retry", keyError, err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -217,6 +279,7 @@ func nextBackoff(prev, lo time.Duration) time.Duration {
 type link interface {
 	CheckIn(ctx context.Context, req client.CheckInRequest) (client.CheckInResponse, error)
 	Report(ctx context.Context, updateID int64, state string, progress int64, detail string) error
+	Ack(ctx context.Context, id int64, ok bool, result string) error
 }
 
 // talk returns the link check-ins and reports go over.
@@ -244,7 +307,7 @@ func (a *Agent) cycleWith(ctx context.Context, pushed *client.CheckInResponse) (
 	var resp client.CheckInResponse
 	if pushed != nil && !unsaved && !runsOffer(cur, pushed.Offer) {
 		resp = *pushed
-	} else if resp, err = a.talk().CheckIn(ctx, a.checkInRequest(cur)); err != nil {
+	} else if resp, err = a.firstCheckIn(ctx, a.checkInRequest(cur)); err != nil {
 		return 0, fmt.Errorf("check in: %w", err)
 	}
 	poll := resp.PollInterval()
@@ -257,6 +320,9 @@ func (a *Agent) cycleWith(ctx context.Context, pushed *client.CheckInResponse) (
 			return poll, err
 		}
 		a.log.Info("state seeded", keyVersion, cur.Version)
+	}
+	if err := a.runCommands(ctx, resp.Commands); err != nil {
+		return poll, err
 	}
 	if resp.Offer == nil {
 		a.log.Debug("up to date", keyVersion, cur.Version, "poll", poll)
@@ -283,6 +349,14 @@ func (a *Agent) cycleWith(ctx context.Context, pushed *client.CheckInResponse) (
 	}
 	a.log.Info("running new version", keyUpdateID, o.ID, keyVersion, next.Version)
 	return resp.PollInterval(), nil
+}
+
+// firstCheckIn is a cycle's first check-in: held in long-poll mode.
+func (a *Agent) firstCheckIn(ctx context.Context, req client.CheckInRequest) (client.CheckInResponse, error) {
+	if a.hold > 0 && a.via == nil {
+		return a.dev.Wait(ctx, req, a.hold)
+	}
+	return a.talk().CheckIn(ctx, req)
 }
 
 // runsOffer reports whether st already is what o offers: a push that
