@@ -85,11 +85,8 @@ type commands struct {
 	answers map[int64]Answer
 	order   []int64 // answered ids, oldest first
 	// poll, when not zero, replaces the server's poll hint
-	// (set-poll-interval); checkNow asks the run loop to check in.
-	//
-	// TODO(agent): poll lives in memory only, so a restarted agent goes
-	// back to the server's hint until the command is sent again. Keeping
-	// it in state.json fixes that once an interval must outlive restarts.
+	// (set-poll-interval), kept in commands.json; checkNow asks the run
+	// loop to check in.
 	poll     time.Duration
 	checkNow chan struct{}
 	// rebootHook and commandHook are the programs Config names.
