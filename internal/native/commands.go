@@ -97,20 +97,24 @@ func (h *Wait) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpkit.JSONError(w, status, msg)
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. What touches the store runs through
+// httpkit.Shallow, so the goroutine held for minutes keeps a small stack.
 func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in, timeout, err := waitQuery(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	p, dev, err := httpkit.AuthorizeDevice(h.svc, r, in.Device, httpkit.EmptyBody)
+	var (
+		p   core.Product
+		dev string
+	)
+	httpkit.Shallow(func() { p, dev, err = httpkit.AuthorizeDevice(h.svc, r, in.Device, httpkit.EmptyBody) })
+	if err == nil && dev == "" {
+		err = fmt.Errorf("%w: wait needs the device id", core.ErrInvalid)
+	}
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	if dev == "" {
-		h.fail(w, r, fmt.Errorf("%w: wait needs the device id", core.ErrInvalid))
 		return
 	}
 	in.Device = dev
@@ -128,18 +132,25 @@ func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		dec, err = h.svc.CheckIn(ctx, p, in)
 		return dec.Update != nil || len(dec.Commands) > 0, err
 	}
-	devID, err := h.svc.DeviceRowID(ctx, p, dev)
-	if errors.Is(err, core.ErrNotFound) {
-		// A first contact: the check-in registers the device, which
-		// can then be held.
-		ready, err := check()
-		if err != nil || ready {
-			h.respond(w, r, p, dec, err)
-			return
+	var devID int64
+	answered := false
+	httpkit.Shallow(func() {
+		devID, err = h.svc.DeviceRowID(ctx, p, dev)
+		if errors.Is(err, core.ErrNotFound) {
+			// A first contact: the check-in registers the device, which
+			// can then be held.
+			var ready bool
+			if ready, err = check(); err != nil || ready {
+				h.respond(w, r, p, dec, err)
+				answered = true
+			}
+			devID = dec.Device.ID
+		} else if err != nil {
+			h.fail(w, r, err)
+			answered = true
 		}
-		devID = dec.Device.ID
-	} else if err != nil {
-		h.fail(w, r, err)
+	})
+	if answered {
 		return
 	}
 
@@ -152,8 +163,10 @@ func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.hold.ShuttingDown(w)
 	case res == httpkit.WaitTimedOut:
 		// Answer what is true now, so the device's record is fresh.
-		_, err := check()
-		h.respond(w, r, p, dec, err)
+		httpkit.Shallow(func() {
+			_, err := check()
+			h.respond(w, r, p, dec, err)
+		})
 	default:
 		h.respond(w, r, p, dec, nil)
 	}

@@ -121,17 +121,25 @@ func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p, device, err := httpkit.AuthorizeDevice(h.svc, r, q.Get("device"), httpkit.EmptyBody)
-	if err == nil && device == "" {
-		err = fmt.Errorf("%w: cmd needs the device parameter", core.ErrInvalid)
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+	// What touches the store runs through httpkit.Shallow, so the
+	// goroutine held for minutes keeps a small stack.
 	ctx := r.Context()
-	// Only a device that has checked in has commands, and can be held.
-	devID, err := h.svc.DeviceRowID(ctx, p, device)
+	var (
+		p      core.Product
+		device string
+		devID  int64
+	)
+	httpkit.Shallow(func() {
+		p, device, err = httpkit.AuthorizeDevice(h.svc, r, q.Get("device"), httpkit.EmptyBody)
+		if err == nil && device == "" {
+			err = fmt.Errorf("%w: cmd needs the device parameter", core.ErrInvalid)
+		}
+		if err == nil {
+			// Only a device that has checked in has commands, and can be
+			// held.
+			devID, err = h.svc.DeviceRowID(ctx, p, device)
+		}
+	})
 	if err != nil {
 		h.fail(w, r, err)
 		return
