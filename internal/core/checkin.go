@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"time"
 	"unicode/utf8"
 
@@ -24,9 +25,18 @@ type CheckIn struct {
 	// then the last version it reported is assumed.
 	Version     string
 	ImageSHA256 string
+	// ImageMD5 is the lowercase hex MD5 of the running image, for clients
+	// that know no other digest of it (the ESP cores' httpUpdate sends
+	// the sketch's MD5). Like ImageSHA256 it proves which release the
+	// device runs, and names that release's version when Version is empty.
+	ImageMD5 string
 	// Counter, when not nil, is the security counter the device runs;
 	// nil keeps the one it reported last.
 	Counter *int64
+	// FreeSpace, when not nil, is how many bytes the device has free for
+	// a new image; a release larger than that is not handed to it (see
+	// Decision.Refused).
+	FreeSpace *int64
 	// Attributes, when not nil, replace those the device reported before.
 	Attributes map[string]string
 	Protocol   string
@@ -53,6 +63,11 @@ type Decision struct {
 	// device's latest update that succeeded to the version it runs; nil
 	// if none did.
 	Installed *Update
+	// Refused, when not empty, says why the release meant for the device
+	// was not handed to it: its image does not fit the space the device
+	// has free. The update that offered it has failed for that reason,
+	// and Update and Release are nil.
+	Refused string
 	// Poll is when the device should check in again.
 	Poll time.Duration
 	// active is set when an update or an active rollout concerns the
@@ -69,6 +84,21 @@ func (d Decision) Want() string {
 	return d.Device.Version
 }
 
+var md5Re = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// ValidateMD5 reports whether s is a lowercase hex MD5.
+func ValidateMD5(s string) error {
+	if !md5Re.MatchString(s) {
+		return fmt.Errorf("%w: md5 %q: want 32 lowercase hex digits", ErrInvalid, truncate(s, 80))
+	}
+	return nil
+}
+
+// namesImage reports whether a check-in names the running image by a
+// digest, which then says what the device runs more surely than a version
+// it reported before.
+func (in CheckIn) namesImage() bool { return in.ImageSHA256 != "" || in.ImageMD5 != "" }
+
 func validateCheckIn(in CheckIn) error {
 	if err := ValidateDeviceID(in.Device); err != nil {
 		return err
@@ -82,6 +112,14 @@ func validateCheckIn(in CheckIn) error {
 		if err := ValidateSHA256(in.ImageSHA256); err != nil {
 			return err
 		}
+	}
+	if in.ImageMD5 != "" {
+		if err := ValidateMD5(in.ImageMD5); err != nil {
+			return err
+		}
+	}
+	if in.FreeSpace != nil && *in.FreeSpace < 0 {
+		return fmt.Errorf("%w: free space %d: want 0 or more bytes", ErrInvalid, *in.FreeSpace)
 	}
 	if in.Counter != nil && *in.Counter < 0 {
 		return fmt.Errorf("%w: security counter %d: want 0 or more", ErrInvalid, *in.Counter)
@@ -125,6 +163,9 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 		if dec, err = s.checkIn(ctx, tx, p, in, now); err != nil {
 			return err
 		}
+		if err := s.checkFit(ctx, tx, p, &dec, in, now); err != nil {
+			return err
+		}
 		if traitsOf(in.Protocol).reportsProve {
 			u, ok, err := installed(ctx, tx, dec.Device)
 			if err != nil {
@@ -150,6 +191,10 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 }
 
 func (s *Service) checkIn(ctx context.Context, tx Store, p Product, in CheckIn, now time.Time) (Decision, error) {
+	in, err := resolveImage(ctx, tx, p, in)
+	if err != nil {
+		return Decision{}, err
+	}
 	dev, err := s.recordDevice(ctx, tx, p, in, now)
 	if err != nil {
 		return Decision{}, err
@@ -191,7 +236,7 @@ func (s *Service) checkIn(ctx context.Context, tx Store, p Product, in CheckIn, 
 		}
 	}
 
-	u, r, active, err := s.offer(ctx, tx, p, dev, in.Protocol, now)
+	u, r, active, err := s.offer(ctx, tx, p, dev, in, now)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -224,6 +269,54 @@ func installed(ctx context.Context, tx Store, dev Device) (Update, bool, error) 
 		}
 	}
 	return Update{}, false, nil
+}
+
+// checkFit fails the update a decision hands the device when the image is
+// larger than the space the device says it has free, rather than send
+// bytes the device cannot store. A device on a metered link must not pay
+// for an image it will refuse; the failure is what the operator sees, and
+// counts against a rollout like any other, since a release too large for
+// the fleet is one that should stop spreading. An update the device has
+// begun to install is left to judgeOpen.
+func (s *Service) checkFit(ctx context.Context, tx Store, p Product, dec *Decision, in CheckIn, now time.Time) error {
+	if in.FreeSpace == nil || dec.Update == nil || dec.Release.Size <= *in.FreeSpace ||
+		installStarted(dec.Update.State) {
+		return nil
+	}
+	reason := fmt.Sprintf("does not fit: the image of %s is %d bytes, the device has %d bytes free",
+		dec.Release.Version, dec.Release.Size, *in.FreeSpace)
+	s.log.Warn("update failed", "product", p.Name, "device_id", dec.Device.Name, "version", dec.Release.Version,
+		"reason", reason)
+	if err := s.finish(ctx, tx, p, dec.Device, dec.Update, StateFailed, reason, in, now); err != nil {
+		return err
+	}
+	dec.Refused, dec.Update, dec.Release = reason, nil, nil
+	return nil
+}
+
+// resolveImage fills in the version of a check-in that names its image
+// by digest only: an image that is one of the product's releases runs
+// that release's version. A digest of no release leaves the version
+// unknown.
+func resolveImage(ctx context.Context, tx Store, p Product, in CheckIn) (CheckIn, error) {
+	if in.Version != "" || !in.namesImage() {
+		return in, nil
+	}
+	var r Release
+	err := ErrNotFound
+	if in.ImageSHA256 != "" {
+		r, err = tx.ReleaseBySHA256(ctx, p.ID, in.ImageSHA256)
+	}
+	if notFound(err) && in.ImageMD5 != "" {
+		r, err = tx.ReleaseByMD5(ctx, p.ID, in.ImageMD5)
+	}
+	switch {
+	case err == nil:
+		in.Version = r.Version
+	case !notFound(err):
+		return CheckIn{}, err
+	}
+	return in, nil
 }
 
 // recordDevice creates the device on its first check-in, or stores what
@@ -282,9 +375,29 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 	return dev, nil
 }
 
-// runs reports whether a check-in proves the device runs release r.
+// runs reports whether a check-in proves the device runs release r: by
+// its version, or by a digest of its image. Either suffices: a sketch's
+// compiled-in version string is often left unchanged between builds,
+// while its image's digest cannot be.
 func runs(in CheckIn, r Release) bool {
-	return sameVersion(in.Version, r.Version) || (in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256)
+	return sameVersion(in.Version, r.Version) ||
+		(in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256) ||
+		(in.ImageMD5 != "" && in.ImageMD5 == r.MD5)
+}
+
+// stillRuns reports whether the device runs release r as far as the
+// server knows: this check-in proves it, or the check-in names no image
+// and what the device reported before does. A check-in that names an
+// image by digest is the fresher word: a version recorded earlier does
+// not outweigh it.
+func stillRuns(in CheckIn, dev Device, r Release) bool {
+	if runs(in, r) {
+		return true
+	}
+	if in.namesImage() {
+		return false
+	}
+	return sameVersion(dev.Version, r.Version) || (dev.ImageSHA256 != "" && dev.ImageSHA256 == r.SHA256)
 }
 
 // sameVersion reports whether a device's version names the release
@@ -318,10 +431,15 @@ func (s *Service) judgeOpen(
 	case runs(in, target):
 		s.log.Info("update succeeded", "product", p.Name, "device_id", dev.Name, "version", target.Version)
 		return s.finish(ctx, tx, p, dev, u, StateSucceeded, "device checked in running "+target.Version, in, now)
-	case in.Version != "" && installStarted(u.State):
+	case (in.Version != "" || in.namesImage()) && installStarted(u.State):
+		// The check-in says what runs, and it is not the target.
 		reason := fmt.Sprintf("rolled back: device checked in running %s after installing %s",
 			in.Version, target.Version)
-		if u.FromVersion != "" && in.Version != u.FromVersion {
+		switch {
+		case in.Version == "":
+			reason = fmt.Sprintf("device checked in running an image of no release, not %s, after installing",
+				target.Version)
+		case u.FromVersion != "" && in.Version != u.FromVersion:
 			reason = fmt.Sprintf("device checked in running %s, not %s, after installing", in.Version, target.Version)
 		}
 		s.log.Warn("update failed", "product", p.Name, "device_id", dev.Name, "version", target.Version,

@@ -55,7 +55,7 @@ func (s *Service) outcome(ctx context.Context, tx Store, p Product, dev Device, 
 // the device has not failed it too often lately. It reports whether the
 // device should come back soon: an update or an active rollout concerns it.
 func (s *Service) offer(
-	ctx context.Context, tx Store, p Product, dev Device, protocol string, now time.Time,
+	ctx context.Context, tx Store, p Product, dev Device, in CheckIn, now time.Time,
 ) (*Update, *Release, bool, error) {
 	t, err := s.desired(ctx, tx, p, dev)
 	if notFound(err) {
@@ -65,7 +65,7 @@ func (s *Service) offer(
 		return nil, nil, false, err
 	}
 	want := t.release
-	if sameVersion(dev.Version, want.Version) || (dev.ImageSHA256 != "" && dev.ImageSHA256 == want.SHA256) {
+	if stillRuns(in, dev, want) {
 		return nil, nil, t.waiting, nil
 	}
 	if t.rollout != nil {
@@ -85,7 +85,7 @@ func (s *Service) offer(
 		return nil, nil, false, nil
 	}
 
-	u, err := s.createOffer(ctx, tx, dev, t, protocol, now)
+	u, err := s.createOffer(ctx, tx, dev, t, in.Protocol, now)
 	if err != nil {
 		return nil, nil, false, err
 	}

@@ -38,6 +38,9 @@ type Store interface {
 	// ReleaseBySHA256 returns the product's newest (highest ID) release
 	// with that image.
 	ReleaseBySHA256(ctx context.Context, productID int64, sha256 string) (Release, error)
+	// ReleaseByMD5 returns the product's newest (highest ID) release with
+	// that image MD5 (lowercase hex).
+	ReleaseByMD5(ctx context.Context, productID int64, md5 string) (Release, error)
 	// Releases lists a product's releases, newest (highest ID) first.
 	Releases(ctx context.Context, productID int64) ([]Release, error)
 	// SetReleaseSHA1 records the SHA-1 of a release published before

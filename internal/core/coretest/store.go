@@ -31,6 +31,7 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"Releases", testReleases},
 		{"ReleaseBySHA256NewestWins", testReleaseBySHA256},
 		{"SetReleaseSHA1", testSetReleaseSHA1},
+		{"ReleaseByMD5NewestWins", testReleaseByMD5},
 		{"Channels", testChannels},
 		{"ProductKeys", testProductKeys},
 		{"SignedReleaseAndCounters", testSignedReleaseAndCounters},

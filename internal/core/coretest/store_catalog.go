@@ -56,6 +56,10 @@ func testStoreNotFound(t *testing.T, s core.Store) {
 			_, err := s.ReleaseBySHA256(ctx, p.ID, fakeSHA256("d"))
 			return err
 		}},
+		{"ReleaseByMD5", func(ctx context.Context) error {
+			_, err := s.ReleaseByMD5(ctx, p.ID, fakeSHA256("f")[:32])
+			return err
+		}},
 		{"Channel", func(ctx context.Context) error {
 			_, err := s.Channel(ctx, p.ID, core.DefaultChannel)
 			return err
@@ -376,6 +380,54 @@ func testReleaseBySHA256(t *testing.T, s core.Store) {
 					tt.productID, tt.sha256, got, err, tt.want)
 			}
 		})
+	}
+}
+
+func testReleaseByMD5(t *testing.T, s core.Store) {
+	p := mkProduct(t, s, "widget")
+	other := mkProduct(t, s, "gadget")
+
+	// As for SHA-256: one image under several versions and products.
+	md5 := func(c string) string { return fakeSHA256(c)[:32] }
+	var rs []core.Release
+	for i, spec := range []struct {
+		productID int64
+		version   string
+		md5       string
+	}{
+		{p.ID, "1.0", md5("a")},
+		{p.ID, "1.1", md5("a")},
+		{p.ID, "1.2", md5("b")},
+		{other.ID, "2.0", md5("a")},
+	} {
+		rs = append(rs, mkReleaseFrom(t, s, core.Release{
+			ProductID: spec.productID,
+			Version:   spec.version,
+			Digests:   core.Digests{Size: 10, MD5: spec.md5, SHA256: fakeSHA256(string(rune('c' + i)))},
+			CreatedAt: at(i),
+		}))
+	}
+
+	tests := []struct {
+		name      string
+		productID int64
+		md5       string
+		want      core.Release
+	}{
+		{"NewestOfTwo", p.ID, md5("a"), rs[1]},
+		{"Single", p.ID, md5("b"), rs[2]},
+		{"OtherProduct", other.ID, md5("a"), rs[3]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ReleaseByMD5(t.Context(), tt.productID, tt.md5)
+			if err != nil || !same(got, tt.want, normRelease) {
+				t.Errorf("ReleaseByMD5(%d, %q) = %+v, %v, want %+v, nil", tt.productID, tt.md5, got, err, tt.want)
+			}
+		})
+	}
+	if _, err := s.ReleaseByMD5(t.Context(), other.ID, md5("b")); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("ReleaseByMD5(other product, %q) = %v, want ErrNotFound", md5("b"), err)
 	}
 }
 

@@ -76,6 +76,20 @@ func (s *Store) ReleaseBySHA256(
 	return r, nil
 }
 
+// ReleaseByMD5 implements core.Store. Releases have no index on md5: the
+// lookup scans one product's releases through its (product_id, version)
+// key, a few hundred rows at most, which costs less than keeping an index
+// no other query needs.
+func (s *Store) ReleaseByMD5(ctx context.Context, productID int64, md5 string) (core.Release, error) {
+	row := s.q.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases
+		WHERE product_id = ? AND md5 = ? ORDER BY id DESC LIMIT 1`, productID, md5)
+	r, err := scanRelease(row)
+	if err != nil {
+		return core.Release{}, wrapErr(err, fmt.Sprintf("release with md5 %s of product %d", md5, productID))
+	}
+	return r, nil
+}
+
 // Releases implements core.Store.
 func (s *Store) Releases(ctx context.Context, productID int64) ([]core.Release, error) {
 	rs, err := list(ctx, s.q, scanRelease, `SELECT `+releaseColumns+` FROM releases
