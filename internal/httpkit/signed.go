@@ -22,6 +22,15 @@ var EmptyBody = sha256.Sum256(nil)
 // the request is about: named, else the credential's, empty for an
 // anonymous request to a public product.
 func AuthorizeDevice(svc *core.Service, r *http.Request, named string, body [32]byte) (core.Product, string, error) {
+	return AuthorizeDeviceWith(svc, r, named, body, Credential(r))
+}
+
+// AuthorizeDeviceWith is AuthorizeDevice for a protocol whose clients send
+// their token somewhere other than a Bearer header or token parameter:
+// credential is the token r carries, empty for none.
+func AuthorizeDeviceWith(
+	svc *core.Service, r *http.Request, named string, body [32]byte, credential string,
+) (core.Product, string, error) {
 	product := r.PathValue("product")
 	var p core.Product
 	var bound string
@@ -29,7 +38,7 @@ func AuthorizeDevice(svc *core.Service, r *http.Request, named string, body [32]
 	if req, ok := Signed(r, body); ok {
 		p, bound, err = svc.AuthorizeSigned(r.Context(), product, req)
 	} else {
-		p, bound, err = svc.AuthorizeDevice(r.Context(), product, Credential(r))
+		p, bound, err = svc.AuthorizeDevice(r.Context(), product, credential)
 	}
 	if err != nil {
 		return core.Product{}, "", err

@@ -304,7 +304,7 @@ func catalogCases(t *testing.T, f *catalogFixture) []catalogCase {
 	var cases []catalogCase
 	for _, group := range [][]catalogCase{
 		malformedCases(f), oversizedCases(f), traversalCases(f), forgedCases(t, f), replayedCases(t, f),
-		wrongDeviceCases(f), wrongRoleCases(t, f),
+		wrongDeviceCases(f), wrongRoleCases(t, f), espCases(t, f),
 	} {
 		cases = append(cases, group...)
 	}

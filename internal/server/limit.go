@@ -219,6 +219,25 @@ func ddiDeviceKey(r *http.Request) string {
 	return truncate(ddi.DeviceKey(r.URL.Path))
 }
 
+// espDeviceKey keys an httpUpdate request by product and the station MAC
+// header it carries, else its device parameter. The header is taken as
+// sent, not parsed: a client that spells one MAC several ways to get more
+// buckets is still held by the address limit in front.
+func espDeviceKey(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/esp/")
+	id := r.Header.Get("X-Esp8266-Sta-Mac")
+	if id == "" {
+		id = r.Header.Get("X-Esp32-Sta-Mac")
+	}
+	if id == "" {
+		id = r.URL.Query().Get("device")
+	}
+	if id == "" || !ok {
+		return ""
+	}
+	return truncate(rest + "\x00" + id)
+}
+
 func deviceKey(r *http.Request, prefix, param string) string {
 	id := r.URL.Query().Get(param)
 	rest, ok := strings.CutPrefix(r.URL.Path, prefix)

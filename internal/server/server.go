@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-ota/ferry/internal/api"
 	"github.com/ferry-ota/ferry/internal/core"
 	"github.com/ferry-ota/ferry/internal/ddi"
+	"github.com/ferry-ota/ferry/internal/esp"
 	"github.com/ferry-ota/ferry/internal/httpkit"
 	"github.com/ferry-ota/ferry/internal/native"
 	"github.com/ferry-ota/ferry/internal/plain"
@@ -126,6 +127,7 @@ func routes(svc *core.Service, cfg Config, hold *httpkit.Holder, logger *slog.Lo
 		plainDeviceKey))
 	mux.Handle("/device/", limits.wrap(shed.wrap(native.New(svc, cfg.Stall, logger)), nativeDeviceKey))
 	mux.Handle("GET /device/v1/{product}/wait", limits.wrap(native.NewWait(svc, hold, logger), waitDeviceKey))
+	mux.Handle("/esp/", limits.wrap(shed.wrap(esp.New(svc, cfg.Stall, logger)), espDeviceKey))
 	// hawkBit DDI paths start with the tenant, so they cannot have a
 	// prefix of their own: any pattern for them would overlap /api/ and
 	// the others. They take what no other prefix claims; a product named
