@@ -110,7 +110,7 @@ func (b board) request(host, target string) string {
 // exchange sends raw bytes and reads the answer until the server closes
 // the connection, which it does only once the handler has returned: by
 // then whatever the request recorded is stored.
-func exchange(t *testing.T, addr, raw string) (*http.Response, []byte) {
+func exchange(t *testing.T, addr, raw string) answer {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -129,6 +129,7 @@ func exchange(t *testing.T, addr, raw string) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatalf("answer %q: %v", all, err)
 	}
+	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("answer body: %v", err)
@@ -136,12 +137,18 @@ func exchange(t *testing.T, addr, raw string) (*http.Response, []byte) {
 	if rest := len(all) - headerLen(all) - len(body); resp.ContentLength >= 0 && rest != 0 {
 		t.Errorf("answer has %d bytes after its Content-Length", rest)
 	}
-	return resp, body
+	return answer{resp, body}
+}
+
+// answer is a response read whole.
+type answer struct {
+	*http.Response
+	body []byte
 }
 
 func headerLen(b []byte) int { return bytes.Index(b, []byte("\r\n\r\n")) + 4 }
 
-func (f *fleet) ask(t *testing.T, b board) (*http.Response, []byte) {
+func (f *fleet) ask(t *testing.T, b board) answer {
 	t.Helper()
 	return exchange(t, f.addr, b.request(f.addr, "/esp/sensor"))
 }
@@ -162,8 +169,9 @@ func (f *fleet) device(t *testing.T, name string) core.DeviceDetail {
 
 // wantImage checks a 200 answer carrying release v the way httpUpdate
 // needs it.
-func wantImage(t *testing.T, f *fleet, resp *http.Response, body []byte, v string) {
+func wantImage(t *testing.T, f *fleet, a answer, v string) {
 	t.Helper()
+	resp, body := a.Response, a.body
 	img := f.imgs[v]
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("answer %d %q, want 200 with %s", resp.StatusCode, body, v)
@@ -178,7 +186,8 @@ func wantImage(t *testing.T, f *fleet, resp *http.Response, body []byte, v strin
 	if got := resp.Header.Get("Content-Type"); got != "application/octet-stream" {
 		t.Errorf("Content-Type = %q, want application/octet-stream", got)
 	}
-	if got, want := resp.Header.Get("Content-Disposition"), `filename="sensor-`+v+`.bin"`; !strings.Contains(got, want) {
+	got, want := resp.Header.Get("Content-Disposition"), `filename="sensor-`+v+`.bin"`
+	if !strings.Contains(got, want) {
 		t.Errorf("Content-Disposition = %q, want one with %s", got, want)
 	}
 }
@@ -188,17 +197,18 @@ func TestESP8266HTTP10(t *testing.T) {
 	old := f.publish(t, "1.0.0", 3000)
 	b := board{chip: "ESP8266", mac: mac, md5: old.MD5, version: "1.0.0", free: "1000000"}
 
-	resp, body := f.ask(t, b)
+	a := f.ask(t, b)
+	resp, body := a.Response, a.body
 	if resp.StatusCode != http.StatusNotModified || len(body) != 0 || resp.Proto != "HTTP/1.0" {
 		t.Fatalf("current board: %s %d with %d body bytes, want HTTP/1.0 304 and no body",
 			resp.Proto, resp.StatusCode, len(body))
 	}
 
 	f.publish(t, "1.1.0", 5000)
-	resp, body = f.ask(t, b)
-	wantImage(t, f, resp, body, "1.1.0")
-	if resp.Proto != "HTTP/1.0" || !resp.Close {
-		t.Errorf("answer %s, close %v; want HTTP/1.0 and the connection closed", resp.Proto, resp.Close)
+	a = f.ask(t, b)
+	wantImage(t, f, a, "1.1.0")
+	if a.Proto != "HTTP/1.0" || !a.Close {
+		t.Errorf("answer %s, close %v; want HTTP/1.0 and the connection closed", a.Proto, a.Close)
 	}
 }
 
@@ -208,8 +218,8 @@ func TestESP32(t *testing.T) {
 	// No version header: the sketch's MD5 alone says what runs.
 	b := board{chip: "ESP32", mac: mac, md5: old.MD5, free: "1310720"}
 
-	if resp, body := f.ask(t, b); resp.StatusCode != http.StatusNotModified || len(body) != 0 {
-		t.Fatalf("current board: %d with %d body bytes, want 304 and no body", resp.StatusCode, len(body))
+	if a := f.ask(t, b); a.StatusCode != http.StatusNotModified || len(a.body) != 0 {
+		t.Fatalf("current board: %d with %d body bytes, want 304 and no body", a.StatusCode, len(a.body))
 	}
 	d := f.device(t, mac)
 	if d.Version != "1.0.0" || d.Attributes["chip"] != "ESP32" || d.Attributes["chip_size"] != "4194304" ||
@@ -219,8 +229,8 @@ func TestESP32(t *testing.T) {
 	}
 
 	f.publish(t, "1.1.0", 5000)
-	resp, body := f.ask(t, b)
-	wantImage(t, f, resp, body, "1.1.0")
+	a := f.ask(t, b)
+	wantImage(t, f, a, "1.1.0")
 }
 
 // TestOutcomes: the board that comes back on the new image is recorded as
@@ -236,8 +246,7 @@ func TestOutcomes(t *testing.T) {
 	next := f.publish(t, "1.1.0", 5000)
 
 	for _, b := range []board{good, bad} {
-		resp, body := f.ask(t, b)
-		wantImage(t, f, resp, body, "1.1.0")
+		wantImage(t, f, f.ask(t, b), "1.1.0")
 		u := f.device(t, b.mac).Updates[0]
 		if u.State != core.StateInstalling || u.Progress != next.Size {
 			t.Errorf("%s after the image: update %s at %d bytes, want installing at %d", b.mac, u.State,
@@ -246,23 +255,23 @@ func TestOutcomes(t *testing.T) {
 	}
 
 	good.md5 = next.MD5
-	if resp, _ := f.ask(t, good); resp.StatusCode != http.StatusNotModified {
-		t.Errorf("board back on the new image: %d, want 304", resp.StatusCode)
+	if a := f.ask(t, good); a.StatusCode != http.StatusNotModified {
+		t.Errorf("board back on the new image: %d, want 304", a.StatusCode)
 	}
 	if d := f.device(t, good.mac); d.Updates[0].State != core.StateSucceeded || d.Version != "1.1.0" {
 		t.Errorf("board back on the new image: update %s, version %q; want succeeded on 1.1.0",
 			d.Updates[0].State, d.Version)
 	}
 
-	if resp, _ := f.ask(t, bad); resp.StatusCode != http.StatusNotModified {
-		t.Errorf("board back unchanged: %d, want 304 once", resp.StatusCode)
+	if a := f.ask(t, bad); a.StatusCode != http.StatusNotModified {
+		t.Errorf("board back unchanged: %d, want 304 once", a.StatusCode)
 	}
 	u := f.device(t, bad.mac).Updates[0]
 	if u.State != core.StateFailed || !strings.Contains(u.Reason, "running 1.0.0 after installing 1.1.0") {
 		t.Errorf("board back unchanged: update %s %q, want failed, running 1.0.0 after installing", u.State, u.Reason)
 	}
-	resp, body := f.ask(t, bad)
-	wantImage(t, f, resp, body, "1.1.0")
+	a := f.ask(t, bad)
+	wantImage(t, f, a, "1.1.0")
 }
 
 func TestFreeSpace(t *testing.T) {
@@ -272,7 +281,8 @@ func TestFreeSpace(t *testing.T) {
 	f.ask(t, b)
 	f.publish(t, "1.1.0", 5000)
 
-	resp, body := f.ask(t, b)
+	a := f.ask(t, b)
+	resp, body := a.Response, a.body
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "does not fit") {
 		t.Fatalf("image larger than free space: %d %q, want 413 saying it does not fit", resp.StatusCode, body)
 	}
@@ -283,8 +293,7 @@ func TestFreeSpace(t *testing.T) {
 	}
 
 	b.free = "5000"
-	resp, body = f.ask(t, b)
-	wantImage(t, f, resp, body, "1.1.0")
+	wantImage(t, f, f.ask(t, b), "1.1.0")
 }
 
 func TestKeyProduct(t *testing.T) {
@@ -335,7 +344,8 @@ func TestKeyProduct(t *testing.T) {
 			if tt.auth != "" {
 				raw = strings.Replace(raw, "\r\n\r\n", "\r\nAuthorization: "+tt.auth+"\r\n\r\n", 1)
 			}
-			resp, body := exchange(t, f.addr, raw)
+			a := exchange(t, f.addr, raw)
+			resp, body := a.Response, a.body
 			if tt.want == 0 && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotModified) {
 				return
 			}
@@ -353,12 +363,12 @@ func TestNotCheckIns(t *testing.T) {
 	b := board{chip: "ESP8266", mac: mac, md5: old.MD5, free: "1000000"}
 
 	spiffs := strings.Replace(b.request(f.addr, "/esp/sensor"), "mode: sketch", "mode: spiffs", 1)
-	if resp, body := exchange(t, f.addr, spiffs); resp.StatusCode != http.StatusNotModified || len(body) != 0 {
-		t.Errorf("spiffs request: %d %q, want 304", resp.StatusCode, body)
+	if a := exchange(t, f.addr, spiffs); a.StatusCode != http.StatusNotModified || len(a.body) != 0 {
+		t.Errorf("spiffs request: %d %q, want 304", a.StatusCode, a.body)
 	}
 	head := strings.Replace(b.request(f.addr, "/esp/sensor"), "GET ", "HEAD ", 1)
-	if resp, _ := exchange(t, f.addr, head); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("HEAD: %d, want 405", resp.StatusCode)
+	if a := exchange(t, f.addr, head); a.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD: %d, want 405", a.StatusCode)
 	}
 	if _, err := f.svc.Device(t.Context(), "sensor", mac); err == nil {
 		t.Errorf("Device(%s) exists after a spiffs request and a HEAD, want none", mac)
@@ -387,9 +397,9 @@ func TestIdentity(t *testing.T) {
 			if tt.b.chip == "" {
 				raw = "GET " + tt.target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 			}
-			if resp, body := exchange(t, f.addr, raw); resp.StatusCode != http.StatusNotModified &&
-				resp.StatusCode != http.StatusOK {
-				t.Fatalf("GET %s: %d %q", tt.target, resp.StatusCode, body)
+			if a := exchange(t, f.addr, raw); a.StatusCode != http.StatusNotModified &&
+				a.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d %q", tt.target, a.StatusCode, a.body)
 			}
 			f.device(t, tt.want)
 		})
@@ -444,7 +454,8 @@ func TestHostileChangesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := exchange(t, f.addr, tt.raw)
+			a := exchange(t, f.addr, tt.raw)
+			resp, body := a.Response, a.body
 			if resp.StatusCode != http.StatusBadRequest || len(body) == 0 || bytes.ContainsRune(body, '\n') {
 				t.Errorf("answer %d %q, want 400 with a one-line reason", resp.StatusCode, body)
 			}

@@ -26,18 +26,19 @@ func espRequest(product, mac, sketchMD5 string, free int) string {
 
 // espAsk sends an ESP8266 request and reads the answer to the end of the
 // connection, which the server closes once the handler is done recording.
-func espAsk(t *testing.T, e *env, raw string) (*http.Response, []byte) {
+func espAsk(t *testing.T, e *env, raw string) response {
 	t.Helper()
 	out := rawExchange(t, e, raw)
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
 	if err != nil {
 		t.Fatalf("answer %.200q: %v", out, err)
 	}
+	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("answer body: %v", err)
 	}
-	return resp, body
+	return response{resp, body}
 }
 
 func md5Of(b []byte) string {
@@ -57,23 +58,24 @@ func TestESPEndToEnd(t *testing.T) {
 	e.push(t, "p", "1.0.0", v1)
 	boards := map[string]string{"good": "5C:CF:7F:00:00:01", "bad": "5C:CF:7F:00:00:02", "full": "5C:CF:7F:00:00:03"}
 	for _, mac := range boards {
-		if resp, body := espAsk(t, e, espRequest("p", mac, md5Of(v1), 1<<20)); resp.StatusCode != 304 {
-			t.Fatalf("current board %s: %d %q, want 304", mac, resp.StatusCode, body)
+		if r := espAsk(t, e, espRequest("p", mac, md5Of(v1), 1<<20)); r.StatusCode != 304 {
+			t.Fatalf("current board %s: %d %q, want 304", mac, r.StatusCode, r.body)
 		}
 	}
 	e.push(t, "p", "1.1.0", v2)
 
 	for _, name := range []string{"good", "bad"} {
-		resp, body := espAsk(t, e, espRequest("p", boards[name], md5Of(v1), 1<<20))
+		r := espAsk(t, e, espRequest("p", boards[name], md5Of(v1), 1<<20))
+		resp, body := r.Response, r.body
 		if resp.StatusCode != 200 || resp.Proto != "HTTP/1.0" || resp.ContentLength != int64(len(v2)) ||
 			string(body) != string(v2) || resp.Header.Get("x-MD5") != md5Of(v2) {
 			t.Fatalf("board %s: %s %d, Content-Length %d, x-MD5 %q, %d body bytes; want HTTP/1.0 200 with 1.1.0",
 				name, resp.Proto, resp.StatusCode, resp.ContentLength, resp.Header.Get("x-MD5"), len(body))
 		}
 	}
-	resp, body := espAsk(t, e, espRequest("p", boards["full"], md5Of(v1), len(v2)-1))
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "does not fit") {
-		t.Errorf("full board: %d %q, want 413 saying the image does not fit", resp.StatusCode, body)
+	r := espAsk(t, e, espRequest("p", boards["full"], md5Of(v1), len(v2)-1))
+	if r.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), "does not fit") {
+		t.Errorf("full board: %d %q, want 413 saying the image does not fit", r.StatusCode, r.body)
 	}
 
 	espAsk(t, e, espRequest("p", boards["good"], md5Of(v2), 1<<20))
