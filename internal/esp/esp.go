@@ -133,6 +133,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, p core.Product, 
 		Content: img, ETag: plain.ETag(rel), ContentType: "application/octet-stream",
 	}, h.stall)
 	h.svc.CountBytes(dec.Device.ID, rel.ID, n)
+	// TODO(esp): "sent whole" means the last byte was handed to the
+	// kernel, not that the board received it. A link lost in those last
+	// buffered kilobytes is recorded as installing, and the board's next
+	// check-in on its old image as a failure; the one after that gets the
+	// image again, within the fail limit. A fix is to wait for the
+	// socket's send queue to drain (every byte acknowledged) before
+	// recording, which needs the connection, not the ResponseWriter.
 	if n != rel.Size {
 		return
 	}
