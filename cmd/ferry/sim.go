@@ -17,7 +17,11 @@ Usage: ferry sim --product P [--devices N] [flags]
 Simulates a fleet of devices in this one process, over real HTTP, against a
 running server: most speak the native protocol, --plain-share of them the
 plain one (version check-in, the image in 512-byte Range pieces, CRC32
-check, status reports, "reboot", check-in on the new version).
+check, status reports, "reboot", check-in on the new version), and
+--esp-share of them the ESP cores' httpUpdate (one request with the
+board's headers; 304, or the whole image checked against x-MD5, then
+"restart" and ask again; these boards report nothing, so a failed install
+shows as a roll-back, and their downloads are never cut).
 
 With --mqtt, --mqtt-share of the native devices (all by default) keep a
 session with that broker instead of polling: they check in, report and
@@ -67,6 +71,7 @@ func runSim(ctx context.Context, e env) error {
 	fs.Float64Var(&cfg.MQTTShare, "mqtt-share", 1, "with --mqtt, share of the native devices that use MQTT")
 	fs.Float64Var(&cfg.DDIShare, "ddi-share", 0,
 		"share of the native devices (without MQTT) that speak hawkBit DDI, as SWUpdate does")
+	fs.Float64Var(&cfg.ESPShare, "esp-share", 0, "share of devices that speak the ESP cores' httpUpdate")
 	fs.DurationVar(&cfg.Poll, "poll", sim.DefaultPoll, "the devices' own wait between check-ins")
 	fs.DurationVar(&cfg.PollMax, "poll-max", sim.DefaultPollMax, "cap on the server's poll hint (native devices)")
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the first check-ins over this long (default --poll)")

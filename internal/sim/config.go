@@ -38,9 +38,10 @@ type Config struct {
 	// Version is what every device runs when the simulation starts.
 	Version string
 
-	// PlainShare of the devices speak the plain protocol, the rest the
-	// native one.
+	// PlainShare of the devices speak the plain protocol, ESPShare the
+	// ESP cores' httpUpdate (see espCycle), the rest the native one.
 	PlainShare float64
+	ESPShare   float64
 	// MQTT is a broker URL (tcp://HOST:PORT, mqtts://HOST:PORT, user and
 	// password optional). MQTTShare of the native devices then keep a
 	// session with it: they check in, report and acknowledge over MQTT,
@@ -156,7 +157,8 @@ func (c Config) validate() error {
 		name string
 		v    float64
 	}{
-		{"plain share", c.PlainShare}, {"MQTT share", c.MQTTShare}, {"DDI share", c.DDIShare},
+		{"plain share", c.PlainShare}, {"esp share", c.ESPShare}, {"MQTT share", c.MQTTShare},
+		{"DDI share", c.DDIShare},
 		{"cut share", c.CutShare},
 		{"fail-install share", c.FailInstall},
 		{"rollback share", c.Rollback}, {"silent share", c.Silent},
@@ -165,6 +167,9 @@ func (c Config) validate() error {
 		if !(s.v >= 0 && s.v <= 1) { // also rejects NaN
 			return fmt.Errorf("%s %v: want a fraction from 0 to 1", s.name, s.v)
 		}
+	}
+	if sum := c.PlainShare + c.ESPShare; sum > 1 {
+		return fmt.Errorf("plain and esp shares add up to %v: want at most 1", sum)
 	}
 	if sum := c.FailInstall + c.Rollback + c.Silent; sum > 1 {
 		return fmt.Errorf("fail-install, rollback and silent shares add up to %v: want at most 1", sum)
@@ -234,21 +239,31 @@ func Plain(cfg Config, id string) bool {
 }
 
 // MQTT reports whether device id keeps a broker session under cfg: a
-// share of the devices that do not speak the plain protocol.
+// share of the devices that speak neither the plain protocol nor
+// httpUpdate.
 func MQTT(cfg Config, id string) bool {
-	return !Plain(cfg, id) && draw(cfg.Seed, saltMQTT, id) < cfg.MQTTShare
+	return !Plain(cfg, id) && !ESP(cfg, id) && draw(cfg.Seed, saltMQTT, id) < cfg.MQTTShare
+}
+
+// ESP reports whether device id speaks httpUpdate under cfg. It takes the
+// next slice of the same draw as Plain, so no device is both.
+func ESP(cfg Config, id string) bool {
+	x := draw(cfg.Seed, saltPlain, id)
+	return x >= cfg.PlainShare && x < cfg.PlainShare+cfg.ESPShare
 }
 
 // DDI reports whether device id speaks hawkBit DDI under cfg: a share of
-// the devices that speak neither the plain protocol nor MQTT.
+// the devices that speak neither the plain protocol, httpUpdate nor MQTT.
 func DDI(cfg Config, id string) bool {
-	return !Plain(cfg, id) && !MQTT(cfg, id) && draw(cfg.Seed, saltDDI, id) < cfg.DDIShare
+	return !Plain(cfg, id) && !ESP(cfg, id) && !MQTT(cfg, id) && draw(cfg.Seed, saltDDI, id) < cfg.DDIShare
 }
 
 // Cut reports whether device id's downloads of release ver are cut midway
-// under cfg.
+// under cfg. ESP devices are never cut: httpUpdate cannot resume, and the
+// server cannot tell a connection lost after its last write from one
+// that delivered everything (see docs/esp.md).
 func Cut(cfg Config, id, ver string) bool {
-	return draw(cfg.Seed, saltCut, id, ver) < cfg.CutShare
+	return !ESP(cfg, id) && draw(cfg.Seed, saltCut, id, ver) < cfg.CutShare
 }
 
 // draw maps the seed and parts to a number in [0, 1) that looks uniform.

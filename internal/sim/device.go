@@ -41,6 +41,9 @@ const (
 type device struct {
 	id       string
 	plain    bool
+	esp      bool
+	mac      string // station MAC, the server's name for an ESP device
+	md5      string // MD5 of the image an ESP device runs
 	act      Behaviour
 	native   *client.Device // nil for plain devices
 	mqtt     bool           // keeps a broker session (see Config.MQTT)
@@ -74,6 +77,15 @@ type download struct {
 }
 
 func (d *device) running() string { return *d.version.Load() }
+
+// name is what the server calls the device: its MAC for an ESP device,
+// else its id.
+func (d *device) name() string {
+	if d.esp {
+		return d.mac
+	}
+	return d.id
+}
 
 func (d *device) setVersion(v string) { d.version.Store(&v) }
 

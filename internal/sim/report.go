@@ -80,6 +80,7 @@ func (c *counters) changes() int64 {
 type Report struct {
 	Devices int `json:"devices"`
 	Plain   int `json:"plain_devices"`
+	ESP     int `json:"esp_devices"`
 	// MQTT counts the devices that kept a broker session; Acks the
 	// commands they answered.
 	MQTT         int64   `json:"mqtt_devices"`
@@ -141,6 +142,9 @@ func (s *Sim) finalReport(elapsed time.Duration, cause error) Report {
 		if d.plain {
 			r.Plain++
 		}
+		if d.esp {
+			r.ESP++
+		}
 	}
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
@@ -166,7 +170,8 @@ func statusKey(status int) string {
 // WriteText writes r for people.
 func (r Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "devices          %d (%d plain, %d native)\n", r.Devices, r.Plain, r.Devices-r.Plain)
+	fmt.Fprintf(&b, "devices          %d (%d plain, %d esp, %d native)\n", r.Devices, r.Plain, r.ESP,
+		r.Devices-r.Plain-r.ESP)
 	if r.MQTT > 0 {
 		fmt.Fprintf(&b, "mqtt sessions    %d, %d commands answered\n", r.MQTT, r.Acks)
 	}

@@ -62,9 +62,12 @@ func New(cfg Config) (*Sim, error) {
 	s.devices = make([]*device, cfg.Devices)
 	for i := range s.devices {
 		id := deviceID(cfg.Prefix, i+1)
-		d := &device{id: id, plain: Plain(cfg, id), mqtt: MQTT(cfg, id), ddi: DDI(cfg, id),
+		d := &device{id: id, plain: Plain(cfg, id), esp: ESP(cfg, id), mqtt: MQTT(cfg, id), ddi: DDI(cfg, id),
 			act: BehaviourOf(cfg, id), link: newLink(cfg.Link), token: cfg.Token}
-		if !d.plain {
+		if d.esp {
+			d.mac, d.md5 = espMAC(cfg.Prefix, i+1), espFactoryMD5(id)
+		}
+		if !d.plain && !d.esp {
 			d.native = client.NewDevice(cfg.Server, cfg.Product, id, cfg.Token, s.hc)
 		}
 		d.setVersion(cfg.Version)
@@ -129,6 +132,8 @@ func (s *Sim) runDevice(ctx context.Context, d *device, wait time.Duration) {
 			wait, silent = s.plainCycle(ctx, d)
 		case d.ddi:
 			wait, silent = s.ddiCycle(ctx, d)
+		case d.esp:
+			wait, silent = s.espCycle(ctx, d)
 		default:
 			wait, silent = s.nativeCycle(ctx, d)
 		}
@@ -209,8 +214,8 @@ func (s *Sim) latestText() string {
 }
 
 // enroll swaps the enrollment key a device was given for its own device
-// token before its first cycle, trying once; plain devices enroll through the
-// native protocol too. A product that refuses (a public one, or a wrong
+// token before its first cycle, trying once; plain and ESP devices enroll
+// through the native protocol too, an ESP device under its MAC. A product that refuses (a public one, or a wrong
 // key) leaves the key in place, and the cycles count how the server
 // answers it.
 func (s *Sim) enroll(ctx context.Context, d *device) {
@@ -221,14 +226,14 @@ func (s *Sim) enroll(ctx context.Context, d *device) {
 	var tok string
 	err := s.call(ctx, func() error {
 		var err error
-		tok, err = client.NewDevice(s.cfg.Server, s.cfg.Product, d.id, s.cfg.Token, s.hc).Enroll(ctx)
+		tok, err = client.NewDevice(s.cfg.Server, s.cfg.Product, d.name(), s.cfg.Token, s.hc).Enroll(ctx)
 		return err
 	})
 	if err != nil {
 		return
 	}
 	d.token = tok
-	if !d.plain {
+	if !d.plain && !d.esp {
 		d.native = client.NewDevice(s.cfg.Server, s.cfg.Product, d.id, tok, s.hc)
 	}
 }

@@ -267,13 +267,14 @@ func TestKeyProductAndSlowLink(t *testing.T) {
 	key, _ := ts.product(t, "private", core.AccessKey, 3_000)
 	cfg := Config{
 		Server: ts.url, Product: "private", Token: key, Devices: 6, Prefix: "k-", Version: "1.0.0",
-		PlainShare: 0.5, Link: 2 << 10, Seed: 7, Poll: 20 * time.Millisecond, PollMax: 20 * time.Millisecond,
-		Duration: time.Minute,
+		PlainShare: 0.4, ESPShare: 0.3, Link: 2 << 10, Seed: 7, Poll: 20 * time.Millisecond,
+		PollMax: 20 * time.Millisecond, Duration: time.Minute,
 	}
 
 	r := run(t, cfg)
-	if r.Ended != "settled" || r.Succeeded != 6 || r.Versions["1.1.0"] != 6 || len(r.Errors) != 0 {
-		t.Errorf("Run = %+v, want settled with 6 devices on 1.1.0 and no errors", r)
+	if r.Ended != "settled" || r.Succeeded != 6 || r.Versions["1.1.0"] != 6 || len(r.Errors) != 0 ||
+		r.Plain == 0 || r.ESP == 0 {
+		t.Errorf("Run = %+v, want settled with 6 devices, plain and ESP ones among them, on 1.1.0 and no errors", r)
 	}
 
 	// A wrong key fails enrollment, and every device is turned away; the
@@ -289,10 +290,11 @@ func TestKeyProductAndSlowLink(t *testing.T) {
 }
 
 func TestBehaviourIsStableAndProportional(t *testing.T) {
-	cfg := Config{FailInstall: 0.05, Rollback: 0.1, Silent: 0.02, PlainShare: 0.2, CutShare: 0.3, Seed: 1}
+	cfg := Config{FailInstall: 0.05, Rollback: 0.1, Silent: 0.02, PlainShare: 0.2, ESPShare: 0.25, CutShare: 0.3,
+		Seed: 1}
 	const n = 20_000
 	count := map[Behaviour]int{}
-	plain, cut := 0, 0
+	plain, esp, cut := 0, 0, 0
 	for i := 1; i <= n; i++ {
 		id := deviceID("sim-", i)
 		b := BehaviourOf(cfg, id)
@@ -302,6 +304,12 @@ func TestBehaviourIsStableAndProportional(t *testing.T) {
 		count[b]++
 		if Plain(cfg, id) {
 			plain++
+		}
+		if ESP(cfg, id) {
+			esp++
+			if Plain(cfg, id) || Cut(cfg, id, "1.1.0") {
+				t.Fatalf("ESP device %s is also plain (%v) or cut (%v)", id, Plain(cfg, id), Cut(cfg, id, "1.1.0"))
+			}
 		}
 		if Cut(cfg, id, "1.1.0") {
 			cut++
@@ -317,7 +325,9 @@ func TestBehaviourIsStableAndProportional(t *testing.T) {
 		{"rollback", count[Rollback], cfg.Rollback},
 		{"silent", count[Silent], cfg.Silent},
 		{"plain", plain, cfg.PlainShare},
-		{"cut", cut, cfg.CutShare},
+		{"esp", esp, cfg.ESPShare},
+		// ESP devices are never cut.
+		{"cut", cut, cfg.CutShare * (1 - cfg.ESPShare)},
 	}
 	for _, c := range checks {
 		want := c.share * n
@@ -355,6 +365,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"share above 1", func(c *Config) { c.PlainShare = 1.5 }, "plain share"},
 		{"negative share", func(c *Config) { c.CutShare = -0.1 }, "cut share"},
 		{"behaviours above 1", func(c *Config) { c.FailInstall, c.Rollback, c.Silent = 0.5, 0.4, 0.2 }, "add up"},
+		{"esp share above 1", func(c *Config) { c.ESPShare = 2 }, "esp share"},
+		{"protocols above 1", func(c *Config) { c.PlainShare, c.ESPShare = 0.6, 0.5 }, "add up"},
 		{"negative link", func(c *Config) { c.Link = -1 }, "link"},
 	}
 	if _, err := New(good); err != nil {
