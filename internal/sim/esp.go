@@ -170,16 +170,19 @@ func (s *Sim) espRequest(d *device, u *url.URL) string {
 
 // espDial connects to the server of u, over TLS for https.
 func espDial(ctx context.Context, u *url.URL) (net.Conn, error) {
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "https"])
-	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	port, tlsConf := "80", (*tls.Config)(nil)
 	if u.Scheme == "https" {
-		td := &tls.Dialer{NetDialer: dialer, Config: &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}}
-		return td.DialContext(ctx, "tcp", host)
+		port, tlsConf = "443", &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 	}
-	return dialer.DialContext(ctx, "tcp", host)
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if tlsConf != nil {
+		return (&tls.Dialer{NetDialer: dialer, Config: tlsConf}).DialContext(ctx, "tcp", addr)
+	}
+	return dialer.DialContext(ctx, "tcp", addr)
 }
 
 // espFactoryMD5 is the MD5 an ESP device reports before its first update:
