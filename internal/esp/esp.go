@@ -92,6 +92,14 @@ func (h *Handler) handleUpdate(w http.ResponseWriter, r *http.Request) {
 			core.ErrInvalid, prefix8266))
 		return
 	}
+	if req.version == "" && req.md5 == "" {
+		// Nothing would tell the board's next request from this one, so
+		// it would be sent the image on every request, and flash it on
+		// every one. The cores always send the sketch's MD5.
+		h.fail(w, r, fmt.Errorf("%w: nothing says what the board runs: send %ssketch-md5, %sversion "+
+			"or the version parameter", core.ErrInvalid, prefix8266, prefix8266))
+		return
+	}
 
 	dec, err := h.svc.CheckIn(r.Context(), p, core.CheckIn{
 		Device: device, Version: req.version, ImageMD5: req.md5, FreeSpace: req.free,

@@ -384,11 +384,14 @@ func TestIdentity(t *testing.T) {
 		target string
 		want   string
 	}{
-		{"lowercase MAC", board{chip: "ESP32", mac: "5c:cf:7f:0a:0b:0c"}, "/esp/sensor", "5C:CF:7F:0A:0B:0C"},
-		{"hyphens", board{chip: "ESP32", mac: "5c-cf-7f-0a-0b-0d"}, "/esp/sensor", "5C:CF:7F:0A:0B:0D"},
-		{"bare hex", board{chip: "ESP8266", mac: "5ccf7f0a0b0e"}, "/esp/sensor", "5C:CF:7F:0A:0B:0E"},
+		{"lowercase MAC", board{chip: "ESP32", mac: "5c:cf:7f:0a:0b:0c", version: "1.0.0"}, "/esp/sensor",
+			"5C:CF:7F:0A:0B:0C"},
+		{"hyphens", board{chip: "ESP32", mac: "5c-cf-7f-0a-0b-0d", version: "1.0.0"}, "/esp/sensor",
+			"5C:CF:7F:0A:0B:0D"},
+		{"bare hex", board{chip: "ESP8266", mac: "5ccf7f0a0b0e", version: "1.0.0"}, "/esp/sensor",
+			"5C:CF:7F:0A:0B:0E"},
 		{"MAC wins over the parameter", board{chip: "ESP8266", mac: "5C:CF:7F:0A:0B:0F"},
-			"/esp/sensor?device=kitchen", "5C:CF:7F:0A:0B:0F"},
+			"/esp/sensor?device=kitchen&version=0.9.0", "5C:CF:7F:0A:0B:0F"},
 		{"parameter without headers", board{}, "/esp/sensor?device=porch&version=1.0.0", "porch"},
 	}
 	for _, tt := range tests {
@@ -451,6 +454,7 @@ func TestHostileChangesNothing(t *testing.T) {
 		{"sketch size negative", strings.Replace(good, "sketch-size: 301456", "sketch-size: -5", 1)},
 		{"MAC of the wrong length", strings.Replace(good, mac, mac+":04", 1)},
 		{"version with a NUL", strings.Replace(good, "GET /esp/sensor ", "GET /esp/sensor?version=1.0%00 ", 1)},
+		{"neither version nor sketch MD5", strings.Replace(good, "x-ESP8266-sketch-md5: "+old.MD5+"\r\n", "", 1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,6 +62,7 @@ func espCases(t *testing.T, f *catalogFixture) []catalogCase {
 		c("malformed", "esp version parameter malformed", "/esp/p?version=v%00", headers(), 400),
 		c("malformed", "esp chip size garbage", "/esp/p", headers("X-Esp8266-Chip-Size", "4M"), 400),
 		c("malformed", "esp without identity", "/esp/p", headers("X-Esp8266-Sta-Mac", ""), 400),
+		c("malformed", "esp saying nothing of what runs", "/esp/p", headers("X-Esp8266-Sketch-Md5", ""), 400),
 		c("malformed", "esp device parameter malformed", "/esp/p?device=..%2f", nil, 400),
 		c("malformed", "esp unknown product", "/esp/nope", headers(), 404),
 		c("oversized", "esp MAC of 200 bytes", "/esp/p", headers("X-Esp8266-Sta-Mac", big), 400),
