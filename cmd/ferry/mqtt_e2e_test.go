@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -169,6 +170,33 @@ func TestMQTTAgentAcceptance(t *testing.T) {
 		t.Errorf("installed image differs from 1.1.0's (%v)", err)
 	}
 	checkMQTTHistory(t, s)
+
+	// Commands reach the agent over its session and its answer comes back
+	// over MQTT, well within the hour it would otherwise wait.
+	out := s.must(t, "device", "cmd", "d1", "set-poll-interval", "--payload", "15m", "--wait", "1m")
+	if !strings.Contains(out, "acknowledged by d1: ok poll interval 15m0s") {
+		t.Errorf("device cmd set-poll-interval --wait = %q, want the acknowledgement", out)
+	}
+	out, err = s.ferry(t, "device", "cmd", "d1", "reboot", "--wait", "1m")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 3 || !strings.Contains(err.Error(), "reboot not supported") {
+		t.Errorf("device cmd reboot --wait = %q, %v, want exit 3 saying reboot is not supported", out, err)
+	}
+	var cmds []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+		Via   string `json:"via"`
+	}
+	if err := json.Unmarshal([]byte(s.must(t, "device", "cmds", "d1", "--json")), &cmds); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cmds {
+		got = append(got, c.Name+" "+c.State+" "+c.Via)
+	}
+	if want := "reboot failed mqtt|set-poll-interval acknowledged mqtt"; strings.Join(got, "|") != want {
+		t.Errorf("device cmds = %q, want %q", strings.Join(got, "|"), want)
+	}
 }
 
 // checkMQTTHistory checks that d1's reports came over MQTT, in order.
