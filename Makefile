@@ -52,6 +52,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzServeImage$$' -fuzztime=$(FUZZTIME) ./internal/httpkit
 	go test -run='^$$' -fuzz='^FuzzStatus$$' -fuzztime=$(FUZZTIME) ./internal/plain
 	go test -run='^$$' -fuzz='^FuzzCheckIn$$' -fuzztime=$(FUZZTIME) ./internal/native
+	go test -run='^$$' -fuzz='^FuzzRequest$$' -fuzztime=$(FUZZTIME) ./internal/esp
 	go test -run='^$$' -fuzz='^FuzzReport$$' -fuzztime=$(FUZZTIME) ./internal/native
 	go test -run='^$$' -fuzz='^FuzzFeedback$$' -fuzztime=$(FUZZTIME) ./internal/ddi
 	go test -run='^$$' -fuzz='^FuzzCreateProduct$$' -fuzztime=$(FUZZTIME) ./internal/api
