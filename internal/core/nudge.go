@@ -135,6 +135,13 @@ func (s *Service) NudgeAttempts(ctx context.Context, product string, id int64) (
 // suppressed, so a device that keeps getting urgent commands is nudged
 // once per window, not never. Callers check that the device holds no
 // connection.
+//
+// TODO(nudge): the hub knows only the connections held on this node, so
+// with several nodes a device waiting on another is nudged needlessly,
+// and the nudges table grows without bound, as deliveries do. Harmless
+// for one node; a shared presence table and pruning of finished nudges
+// older than their window matter once Ferry runs on several nodes or for
+// years.
 func (s *Service) queueNudge(ctx context.Context, tx Store, p Product, dev Device,
 	trigger NudgeTrigger, cmd NudgeCommand, now time.Time,
 ) error {

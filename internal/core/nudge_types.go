@@ -6,6 +6,13 @@ import "time"
 type NudgeTrigger string
 
 // Nudge triggers.
+//
+// TODO(nudge): a rollout offer becoming available to a device is not a
+// trigger yet, so a device in a rollout's phase learns of it at its next
+// poll. A trigger needs the devices a phase start newly reaches, nudged
+// within the product's per-minute cap, which a large phase would spend
+// at once; it matters once operators run rollouts against fleets that
+// poll hours apart.
 const (
 	// TriggerUrgentCommand fires when an urgent command is queued for a
 	// device that holds no connection.
