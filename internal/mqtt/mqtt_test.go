@@ -3,6 +3,8 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/ferry-ota/ferry/internal/mqtt/mqtttest"
 	"github.com/ferry-ota/ferry/internal/mqtt/wire"
 	"github.com/ferry-ota/ferry/internal/store/sqlite"
+	"github.com/ferry-ota/ferry/manifest"
 )
 
 // wait bounds each exchange; it only ends a hung test, nothing is timed.
@@ -563,5 +566,45 @@ func TestRateLimit(t *testing.T) {
 	f.logs.waitFor(t, 1, "mqtt message handled", "kind=checkin")
 	if n := f.logs.count("mqtt message handled", "kind=checkin"); n != 1 {
 		t.Errorf("%d check-ins handled, want 1", n)
+	}
+}
+
+// TestSignedOffer: a signed release's offer carries its manifest and
+// signature, which a device verifies without trusting Ferry or the broker.
+func TestSignedOffer(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ctx := t.Context()
+	key, err := manifest.GenerateKey(manifest.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := key.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AddKey(ctx, product, "release", pub); err != nil {
+		t.Fatal(err)
+	}
+	img := bytes.Repeat([]byte("signed"), 500)
+	sum := sha256.Sum256(img)
+	m := manifest.Encode(manifest.Manifest{Product: product, Version: "1.2.0", Size: int64(len(img)),
+		SHA256: hex.EncodeToString(sum[:]), Counter: 3, Created: 1})
+	sig, err := manifest.Sign(key, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.PublishRelease(ctx, core.Publish{Product: product, Version: "1.2.0", Channel: "stable",
+		Manifest: m, Signature: sig, Image: bytes.NewReader(img)}); err != nil {
+		t.Fatal(err)
+	}
+
+	d1 := f.device(t, "d1")
+	d1.send(wire.CheckIn, `{"v":"1.0.0"}`)
+	o := d1.offer()
+	if !bytes.Equal(o.Manifest, m) || o.Counter != 3 || o.Version != "1.2.0" {
+		t.Errorf("offer = %+v, want 1.2.0 with counter 3 and the signed manifest", o)
+	}
+	if err := manifest.Verify(pub, o.Manifest, o.Sig); err != nil {
+		t.Errorf("the offer's signature does not verify: %v", err)
 	}
 }
