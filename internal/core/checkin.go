@@ -285,6 +285,9 @@ func (s *Service) checkFit(ctx context.Context, tx Store, p Product, dec *Decisi
 	}
 	reason := fmt.Sprintf("does not fit: the image of %s is %d bytes, the device has %d bytes free",
 		dec.Release.Version, dec.Release.Size, *in.FreeSpace)
+	if in.Version == "" {
+		in.Version = dec.Device.Version // as resolved from the image's digest, for the history
+	}
 	s.log.Warn("update failed", "product", p.Name, "device_id", dec.Device.Name, "version", dec.Release.Version,
 		"reason", reason)
 	if err := s.finish(ctx, tx, p, dec.Device, dec.Update, StateFailed, reason, in, now); err != nil {

@@ -110,8 +110,10 @@ func TestCheckInFreeSpace(t *testing.T) {
 	if u.State != core.StateFailed || u.Reason != dec.Refused {
 		t.Errorf("update = %s %q, want failed %q", u.State, u.Reason, dec.Refused)
 	}
-	if last := d.Events[len(d.Events)-1]; last.Kind != core.EventDecision || last.Detail != dec.Refused {
-		t.Errorf("last event = %s %q, want the decision %q", last.Kind, last.Detail, dec.Refused)
+	if last := d.Events[len(d.Events)-1]; last.Kind != core.EventDecision || last.Detail != dec.Refused ||
+		last.Version != "1.0.0" {
+		t.Errorf("last event = %s %q on %q, want the decision %q on 1.0.0", last.Kind, last.Detail, last.Version,
+			dec.Refused)
 	}
 
 	// Exactly enough space is enough.
