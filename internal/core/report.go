@@ -72,7 +72,8 @@ func (s *Service) Report(ctx context.Context, p Product, in Report) (Update, err
 // which a check-in running the release proves, except over a protocol
 // whose check-ins never say what the device runs (ProtocolDDI): there the
 // report is the proof, finishing the update as succeeded and recording the
-// device on the release, even when the update had finished otherwise.
+// device on the release, even when the update had finished otherwise,
+// unless a newer update of the device has succeeded since.
 func (s *Service) Record(ctx context.Context, p Product, in Report) (Receipt, error) {
 	st, err := validateReport(in)
 	if err != nil {
@@ -151,10 +152,13 @@ func (s *Service) applyReport(
 		return err
 	case u.State.Terminal():
 		rc.Late = true
-		if proof {
-			return s.proveRuns(ctx, tx, p, dev, *u, in.Protocol, now)
+		if !proof {
+			return nil
 		}
-		return nil
+		if later, err := laterSuccess(ctx, tx, dev, *u); err != nil || later {
+			return err
+		}
+		return s.proveRuns(ctx, tx, p, dev, *u, in.Protocol, now)
 	case in.Note:
 		return nil
 	}
@@ -195,6 +199,24 @@ func (s *Service) applyReport(
 		return err
 	}
 	return s.outcome(ctx, tx, p, dev, *u, now)
+}
+
+// laterSuccess reports whether an update of dev newer than u has
+// succeeded. A late report of success for u, such as a retry whose answer
+// was lost, then proves nothing about what the device runs now: the newer
+// success already moved it on, and taking the late report's word would
+// move it back to u's release and offer it the newer one again.
+func laterSuccess(ctx context.Context, tx Store, dev Device, u Update) (bool, error) {
+	us, err := tx.Updates(ctx, dev.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range us {
+		if o.ID > u.ID && o.State == StateSucceeded {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // proveRuns records that dev runs u's release, as a report of success over
