@@ -68,37 +68,48 @@ type DeviceDetail struct {
 }
 
 // Device returns one device in full. With product empty, the device is
-// looked up in every product; ErrAmbiguous if several have that name.
+// looked up in every product; ErrAmbiguous if several have that name. The
+// device, its updates and its history are read in one transaction, so an
+// update that finished is never shown beside the device as it was before.
 func (s *Service) Device(ctx context.Context, product, name string) (DeviceDetail, error) {
 	if err := ValidateDeviceID(name); err != nil {
 		return DeviceDetail{}, err
 	}
-	var d DeviceDetail
+	var p Product
 	if product != "" {
-		p, err := s.Product(ctx, product)
-		if err != nil {
+		var err error
+		if p, err = s.Product(ctx, product); err != nil {
 			return DeviceDetail{}, err
 		}
-		if d.Device, err = s.store.Device(ctx, p.ID, name); err != nil {
-			return DeviceDetail{}, lookupErr(err, "product "+product+" has no device "+name)
-		}
-		d.Product = p.Name
-	} else if err := s.findDevice(ctx, name, &d); err != nil {
-		return DeviceDetail{}, err
 	}
 
-	var err error
-	if d.Updates, err = s.store.Updates(ctx, d.ID); err != nil {
-		return DeviceDetail{}, err
-	}
-	if d.Events, err = s.store.Events(ctx, d.ID); err != nil {
+	var d DeviceDetail
+	err := s.store.Tx(ctx, func(tx Store) error {
+		d = DeviceDetail{}
+		if product != "" {
+			dev, err := tx.Device(ctx, p.ID, name)
+			if err != nil {
+				return lookupErr(err, "product "+product+" has no device "+name)
+			}
+			d.Device, d.Product = dev, p.Name
+		} else if err := findDevice(ctx, tx, name, &d); err != nil {
+			return err
+		}
+		var err error
+		if d.Updates, err = tx.Updates(ctx, d.ID); err != nil {
+			return err
+		}
+		d.Events, err = tx.Events(ctx, d.ID)
+		return err
+	})
+	if err != nil {
 		return DeviceDetail{}, err
 	}
 	return d, nil
 }
 
-func (s *Service) findDevice(ctx context.Context, name string, d *DeviceDetail) error {
-	ds, err := s.store.DevicesNamed(ctx, name)
+func findDevice(ctx context.Context, st Store, name string, d *DeviceDetail) error {
+	ds, err := st.DevicesNamed(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -110,7 +121,7 @@ func (s *Service) findDevice(ctx context.Context, name string, d *DeviceDetail) 
 	default:
 		return fmt.Errorf("%w: %d products have a device %s: name the product", ErrAmbiguous, len(ds), name)
 	}
-	ps, err := s.store.Products(ctx)
+	ps, err := st.Products(ctx)
 	if err != nil {
 		return err
 	}

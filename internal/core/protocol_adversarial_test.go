@@ -1,6 +1,8 @@
 package core_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ferry-ota/ferry/internal/core"
@@ -36,5 +38,49 @@ func TestDDILateSuccessOfOlderActionKeepsVersion(t *testing.T) {
 	}
 	if dec := f.ddiCheckIn(t, "d1"); dec.Update != nil {
 		t.Errorf("DDI check-in after the late report = offer of %s, want none", dec.Release.Version)
+	}
+}
+
+// An operator reading a device while its DDI success is recorded sees
+// either the update open and the device on its old version, or the update
+// succeeded and the device on the release: never the update succeeded
+// beside the old version.
+func TestDeviceDetailIsOneSnapshot(t *testing.T) {
+	f := newFixture(t, core.Config{})
+	f.publish(t, "1.0.0")
+	const n = 40
+	ids := make([]int64, n)
+	for i := range n {
+		ids[i] = f.ddiCheckIn(t, fmt.Sprintf("d%d", i)).Update.ID
+	}
+
+	var wg sync.WaitGroup
+	torn := make(chan string, n)
+	for i := range n {
+		dev := fmt.Sprintf("d%d", i)
+		wg.Go(func() {
+			for range 50 {
+				d, err := f.svc.Device(t.Context(), "sensor", dev)
+				if err != nil {
+					torn <- fmt.Sprintf("Device(%s): %v", dev, err)
+					return
+				}
+				if d.Updates[0].State == core.StateSucceeded {
+					if d.Version != "1.0.0" {
+						torn <- fmt.Sprintf("Device(%s) = update succeeded, device on %q, want 1.0.0",
+							dev, d.Version)
+					}
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		f.ddiRecord(t, fmt.Sprintf("d%d", i), ids[i], "succeeded", "")
+	}
+	wg.Wait()
+	close(torn)
+	for msg := range torn {
+		t.Error(msg)
 	}
 }
