@@ -115,7 +115,7 @@ func BoardNames() []string {
 // begins with the initial stack pointer, which must be a word-aligned
 // address inside RAM up to its end, and the reset vector, which must be
 // odd (Thumb code) and point into the stub's area, for the stub, or into
-// the flash from the sketch's start on, for the sketch. The reasons name
+// the image from the sketch's start on, for the sketch. The reasons name
 // the likely mistake, a sketch built without (or with another) loader
 // header.
 func CheckImage(b Board, l Loader, img []byte) error {
@@ -223,6 +223,14 @@ func (b Board) layoutProblem(stub uint32, img []byte) string {
 	}
 	if p := b.vectorProblem(img, stub, sketch, b.FlashSize); p != "" {
 		return fmt.Sprintf("the sketch's vector table at file offset 0x%X (flash 0x%X) %s", stub, sketch, p)
+	}
+	// The loaders erase and write only what the image holds: a reset
+	// vector past its end starts the board in erased flash, and it never
+	// runs code that could fetch a fixed image. A sketch's reset handler
+	// is in its own image, so this is a truncated file.
+	if rv, end := binary.LittleEndian.Uint32(img[stub+4:]), appStart+uint32(len(img)); rv >= end {
+		return fmt.Sprintf("the sketch's vector table at file offset 0x%X (flash 0x%X) has reset vector 0x%08X, "+
+			"past the image's end at 0x%X: is the file truncated?", stub, sketch, rv, end)
 	}
 	return ""
 }
