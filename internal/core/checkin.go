@@ -298,12 +298,26 @@ func (s *Service) checkFit(ctx context.Context, tx Store, p Product, dec *Decisi
 }
 
 // resolveImage fills in the version of a check-in that names its image
-// by digest only: an image that is one of the product's releases runs
-// that release's version. A digest of no release leaves the version
-// unknown.
+// by digest: an image that is one of the product's releases runs that
+// release's version. The digest also outweighs a reported version that
+// contradicts it: a sketch's compiled-in version string is often left
+// unchanged between builds, while its image's digest cannot be, so a board
+// that runs the image of 1.1.0 but still says 1.0.0 is recorded on 1.1.0.
+// A digest of no release leaves the version as reported.
 func resolveImage(ctx context.Context, tx Store, p Product, in CheckIn) (CheckIn, error) {
-	if in.Version != "" || !in.namesImage() {
+	if !in.namesImage() {
 		return in, nil
+	}
+	if in.Version != "" {
+		// Two releases may hold the same image; the one the device names
+		// stands when it is one of them.
+		r, err := tx.ReleaseByVersion(ctx, p.ID, in.Version)
+		switch {
+		case err == nil && imageOf(in, r):
+			return in, nil
+		case err != nil && !notFound(err):
+			return CheckIn{}, err
+		}
 	}
 	var r Release
 	err := ErrNotFound
@@ -320,6 +334,11 @@ func resolveImage(ctx context.Context, tx Store, p Product, in CheckIn) (CheckIn
 		return CheckIn{}, err
 	}
 	return in, nil
+}
+
+// imageOf reports whether a check-in's digests name release r's image.
+func imageOf(in CheckIn, r Release) bool {
+	return (in.ImageSHA256 != "" && in.ImageSHA256 == r.SHA256) || (in.ImageMD5 != "" && in.ImageMD5 == r.MD5)
 }
 
 // recordDevice creates the device on its first check-in, or stores what
