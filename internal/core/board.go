@@ -195,3 +195,13 @@ func (r Release) Saved(d Derived) (int64, float64) {
 	}
 	return saved, 100 * float64(saved) / float64(r.Size)
 }
+
+// largestFile is the size of the largest file a device may download for
+// release r: its image or one of its derived files.
+func (r Release) largestFile() int64 {
+	most := r.Size
+	for _, d := range r.Derived {
+		most = max(most, d.Size)
+	}
+	return most
+}

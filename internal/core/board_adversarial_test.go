@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/ferry-ota/ferry/internal/blob/disk"
@@ -68,5 +69,44 @@ func TestPublishForBoardIsWholeOrNothing(t *testing.T) {
 		if err != nil || len(r.Derived) != 2 {
 			t.Fatalf("push again after Put %d failed = %d derived files, %v; want 2, nil", n, len(r.Derived), err)
 		}
+	}
+}
+
+// A board that downloads the .ota file of an image that does not
+// compress may report more bytes than the image has; up to the largest
+// file of the release that is progress, past it a bad report.
+func TestProgressOfDerivedDownload(t *testing.T) {
+	f := newBoardFixture(t)
+	img := sketch(0x8000, 0x9000)
+	noise := rand.NewChaCha8([32]byte{1}) // the LZSS stream of noise is larger than the noise
+	_, _ = noise.Read(img[8:0x8000])
+	_, _ = noise.Read(img[0x8008:])
+	r, err := f.push(t.Context(), "1.0.0", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ota, _ := r.DerivedFile(core.FormatOTA)
+	if ota.Size <= r.Size {
+		t.Fatalf(".ota file of noise is %d bytes, want more than the image's %d", ota.Size, r.Size)
+	}
+	p, err := f.svc.Product(t.Context(), "mkr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CheckIn(t.Context(), p, core.CheckIn{Device: "b1", Version: "0.9.0",
+		Protocol: "test"}); err != nil {
+		t.Fatal(err)
+	}
+
+	report := func(progress int64) error {
+		_, err := f.svc.Report(t.Context(), p, core.Report{Device: "b1", State: "downloading",
+			Progress: progress, Protocol: "test"})
+		return err
+	}
+	if err := report(ota.Size); err != nil {
+		t.Errorf("Report(progress %d, the .ota file's size) = %v, want nil", ota.Size, err)
+	}
+	if err := report(ota.Size + 1); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("Report(progress %d, past every file) = %v, want ErrInvalid", ota.Size+1, err)
 	}
 }

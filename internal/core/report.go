@@ -168,8 +168,12 @@ func (s *Service) applyReport(
 		if err != nil {
 			return err
 		}
-		if in.Progress > r.Size {
-			return fmt.Errorf("%w: progress %d exceeds the image size %d", ErrInvalid, in.Progress, r.Size)
+		// A board may download the release's .ota file or LZSS stream
+		// instead of the image, and count its bytes; those files are
+		// larger than an image that does not compress.
+		if most := r.largestFile(); in.Progress > most {
+			return fmt.Errorf("%w: progress %d exceeds the size %d of the release's largest file", ErrInvalid,
+				in.Progress, most)
 		}
 	}
 	next := advance(u.State, st)
