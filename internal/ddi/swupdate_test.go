@@ -360,9 +360,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} `json:"status"`
 		}
 		if json.Unmarshal(body, &fb) == nil {
-			p.mu.Lock()
-			p.fb[id] = append(p.fb[id], fb.Status.Details)
-			p.mu.Unlock()
+			// Counted in modify, once Ferry has accepted it: a feedback
+			// cut off by stopping swupdate may never have reached Ferry.
+			r = r.WithContext(context.WithValue(r.Context(), feedbackKey{}, fb.Status.Details))
 		}
 	}
 	if r.Method == http.MethodGet && strings.HasPrefix(rest, "/deploymentBase/") {
@@ -385,6 +385,11 @@ func (p *proxy) modify(resp *http.Response) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
+	case strings.HasSuffix(rest, "/feedback") && resp.Request.Method == http.MethodPost:
+		if details, ok := resp.Request.Context().Value(feedbackKey{}).([]string); ok &&
+			resp.StatusCode == http.StatusOK {
+			p.fb[id] = append(p.fb[id], details)
+		}
 	case strings.Contains(rest, "/artifacts/") && resp.Request.Method == http.MethodGet:
 		// SWUpdate asks for the size first, with a HEAD; only GETs count.
 		p.codes[id] = append(p.codes[id], resp.StatusCode)
@@ -404,6 +409,9 @@ func (p *proxy) modify(resp *http.Response) error {
 	}
 	return nil
 }
+
+// feedbackKey carries a feedback's details from the request to its answer.
+type feedbackKey struct{}
 
 var sha1Re = regexp.MustCompile(`"sha1":"[0-9a-f]{40}"`)
 
