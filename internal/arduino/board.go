@@ -139,7 +139,7 @@ func CheckImage(b Board, l Loader, img []byte) error {
 		}
 	}
 	if problem == "" {
-		return nil
+		return b.truncated(l, img)
 	}
 	return fmt.Errorf("image does not fit the %s with loader %s: %s%s", b.Title, l, problem, b.hint(l, img))
 }
@@ -224,15 +224,23 @@ func (b Board) layoutProblem(stub uint32, img []byte) string {
 	if p := b.vectorProblem(img, stub, sketch, b.FlashSize); p != "" {
 		return fmt.Sprintf("the sketch's vector table at file offset 0x%X (flash 0x%X) %s", stub, sketch, p)
 	}
-	// The loaders erase and write only what the image holds: a reset
-	// vector past its end starts the board in erased flash, and it never
-	// runs code that could fetch a fixed image. A sketch's reset handler
-	// is in its own image, so this is a truncated file.
-	if rv, end := binary.LittleEndian.Uint32(img[stub+4:]), appStart+uint32(len(img)); rv >= end {
-		return fmt.Sprintf("the sketch's vector table at file offset 0x%X (flash 0x%X) has reset vector 0x%08X, "+
-			"past the image's end at 0x%X: is the file truncated?", stub, sketch, rv, end)
-	}
 	return ""
+}
+
+// truncated reports an image whose layout fits l but whose sketch's reset
+// vector lies past the image's end. The loaders write only what the image
+// holds: such a board starts in erased flash and never runs code that
+// could fetch a fixed image. A sketch's reset handler is in its own image,
+// so this is a truncated file, not one built for another loader.
+func (b Board) truncated(l Loader, img []byte) error {
+	off := l.stubSize()
+	rv, end := binary.LittleEndian.Uint32(img[off+4:]), appStart+uint32(len(img))
+	if rv < end {
+		return nil
+	}
+	return fmt.Errorf("image does not fit the %s with loader %s: the sketch's vector table at file offset 0x%X "+
+		"(flash 0x%X) has reset vector 0x%08X, past the image's end at 0x%X: is the file truncated?",
+		b.Title, l, off, b.SketchStart(l), rv, end)
 }
 
 // vectorProblem checks the vector table at file offset off, whose reset

@@ -109,6 +109,17 @@ func TestCheckImage(t *testing.T) {
 	}
 }
 
+// A truncated image is refused for what it is, without a hint about a
+// loader header that has nothing to do with it.
+func TestCheckImageTruncatedReason(t *testing.T) {
+	img := vectors(0x8008, map[uint32][2]uint32{0: {stackTop, 0x2101}, 0x8000: {stackTop, 0xA1E5}})
+	err := CheckImage(Boards["mkrgsm1400"], LoaderSSU, img)
+	if err == nil || !strings.HasSuffix(err.Error(), "past the image's end at 0xA008: is the file truncated?") {
+		t.Errorf("CheckImage(truncated after the sketch's vector table) = %v, want a reason ending in the "+
+			"truncation", err)
+	}
+}
+
 func TestBoards(t *testing.T) {
 	for name, b := range Boards {
 		if b.Name != name || !b.Supports(LoaderNone) || b.MaxImage() != 0x3E000 {
