@@ -210,6 +210,12 @@ func (s *Service) applyReport(
 // was lost, then proves nothing about what the device runs now: the newer
 // success already moved it on, and taking the late report's word would
 // move it back to u's release and offer it the newer one again.
+//
+// TODO(ddi): only a newer update's success counts. A device that said it
+// runs a newer version through PUT installedBase (a check-in, no update)
+// and then sends a late success for an older action is still moved back
+// to the older release. Comparing the late report with the device's last
+// version change in its history would cover that too.
 func laterSuccess(ctx context.Context, tx Store, dev Device, u Update) (bool, error) {
 	us, err := tx.Updates(ctx, dev.ID)
 	if err != nil {

@@ -148,6 +148,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, p core.Product, 
 	// image again, within the fail limit. A fix is to wait for the
 	// socket's send queue to drain (every byte acknowledged) before
 	// recording, which needs the connection, not the ResponseWriter.
+	// Worse, n counts bytes accepted into net/http's buffers: when the
+	// final flush in httpkit.ServeImage fails (the link dropped with the
+	// last few KB unsent), its error is dropped and n still equals the
+	// size. ServeImage reporting that failure (a second result) fixes it.
 	if n != rel.Size {
 		return
 	}

@@ -168,6 +168,13 @@ func attributes(h http.Header, prefix, chip string) (map[string]string, error) {
 // six pairs of uppercase hex digits joined by colons, as the cores print
 // it (5C:CF:7F:01:02:03). It accepts colons, hyphens or no separators, in
 // either case.
+//
+// TODO(esp): 00:00:00:00:00:00, FF:FF:FF:FF:FF:FF and other MACs no
+// station has (group bit set) are accepted, so boards whose MAC reads
+// blank all become one device, and each one's update outcome is recorded
+// as the others'. Refusing them (400) would keep such boards from
+// updating at all; a fix is to refuse them unless the device parameter
+// names the board instead.
 func ParseMAC(s string) (string, error) {
 	hex := s
 	switch {
