@@ -22,9 +22,11 @@ const (
 	MaxHold     = 600 * time.Second
 )
 
-// ParseHold reads a held request's timeout parameter: whole seconds from
-// 1 to 600; empty means DefaultHold.
-func ParseHold(s string) (time.Duration, error) {
+// ParseHold reads a held request's timeout parameter, called name in the
+// request ("timeout" natively, "wait" in the plain protocol) so an error
+// names what the device sent: whole seconds from 1 to 600; empty means
+// DefaultHold.
+func ParseHold(name, s string) (time.Duration, error) {
 	if s == "" {
 		return DefaultHold, nil
 	}
@@ -33,8 +35,8 @@ func ParseHold(s string) (time.Duration, error) {
 		if len(s) > 20 {
 			s = s[:20] + "…"
 		}
-		return 0, fmt.Errorf("%w: timeout %q: want whole seconds from %d to %d",
-			core.ErrInvalid, s, int(MinHold/time.Second), int(MaxHold/time.Second))
+		return 0, fmt.Errorf("%w: %s %q: want whole seconds from %d to %d",
+			core.ErrInvalid, name, s, int(MinHold/time.Second), int(MaxHold/time.Second))
 	}
 	return time.Duration(n) * time.Second, nil
 }

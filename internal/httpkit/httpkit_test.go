@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
 )
@@ -108,5 +109,28 @@ func TestServeImageRanges(t *testing.T) {
 					tt.code, len(tt.body))
 			}
 		})
+	}
+}
+
+func TestParseHoldNamesTheParameter(t *testing.T) {
+	for _, name := range []string{"wait", "timeout"} {
+		for _, s := range []string{"700", "0", "-5", "1.5", "soon", strings.Repeat("9", 30)} {
+			_, err := ParseHold(name, s)
+			if !errors.Is(err, core.ErrInvalid) {
+				t.Fatalf("ParseHold(%q, %q) = %v, want ErrInvalid", name, s, err)
+			}
+			if !strings.Contains(err.Error(), name+" \"") {
+				t.Errorf("ParseHold(%q, %q) = %q, does not name the parameter", name, s, err)
+			}
+		}
+	}
+	if _, err := ParseHold("wait", "700"); strings.Contains(err.Error(), "timeout") {
+		t.Errorf("ParseHold(wait) = %q, names timeout", err)
+	}
+	for s, want := range map[string]int{"": int(DefaultHold / time.Second), "1": 1, "600": 600} {
+		d, err := ParseHold("wait", s)
+		if err != nil || d != time.Duration(want)*time.Second {
+			t.Errorf("ParseHold(wait, %q) = %v, %v, want %ds", s, d, err, want)
+		}
 	}
 }

@@ -199,6 +199,6 @@ func waitQuery(r *http.Request) (core.CheckIn, time.Duration, error) {
 		}
 		in.Counter = &n
 	}
-	timeout, err := httpkit.ParseHold(q.Get("timeout"))
+	timeout, err := httpkit.ParseHold("timeout", q.Get("timeout"))
 	return in, timeout, err
 }

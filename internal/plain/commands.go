@@ -113,7 +113,7 @@ func (h *Wait) fail(w http.ResponseWriter, r *http.Request, err error) {
 // ServeHTTP implements http.Handler.
 func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	timeout, err := httpkit.ParseHold(q.Get("wait"))
+	timeout, err := httpkit.ParseHold("wait", q.Get("wait"))
 	if q.Get("wait") == "" {
 		err = fmt.Errorf("%w: wait needs whole seconds from 1 to 600", core.ErrInvalid)
 	}

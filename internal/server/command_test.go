@@ -430,3 +430,24 @@ func TestShutdownAnswersHeldRequests(t *testing.T) {
 		t.Errorf("Serve = %v, want nil", err)
 	}
 }
+
+// A bad hold names the parameter the request used, so a sketch author
+// reading the answer of /fw/P/cmd?wait=700 is not sent looking for a
+// timeout parameter the plain protocol does not have.
+func TestLongPollBadHoldNamesItsParameter(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	e.push(t, "p", "1.0.0", testImage(1000, 1))
+	e.register(t, "d1")
+	for path, want := range map[string]string{
+		"/fw/p/cmd?device=d1&wait=700":                      `wait "700"`,
+		"/device/v1/p/wait?id=d1&version=1.0.0&timeout=700": `timeout \"700\"`, // JSON-quoted
+	} {
+		r := get(t, e.url+path)
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(r.body), want) {
+			t.Errorf("GET %s = %d %q, want 400 naming %s", path, r.StatusCode, r.body, want)
+		}
+	}
+	if r := get(t, e.url+"/fw/p/cmd?device=d1&wait=700"); strings.Contains(string(r.body), "timeout") {
+		t.Errorf("plain cmd with a bad wait = %q, names timeout", r.body)
+	}
+}
