@@ -147,6 +147,11 @@ func CheckImage(b Board, l Loader, img []byte) error {
 // hint names the likely mistake behind an image that does not fit l: the
 // layout of another loader that it does fit.
 func (b Board) hint(l Loader, img []byte) string {
+	if why := b.foreign(img); why != "" {
+		// Guessing at a loader header would send the author looking in
+		// the wrong place for an image that is no sketch of this board.
+		return fmt.Sprintf("; the image does not look like a sketch for the %s at all: %s", b.Title, why)
+	}
 	name := strings.ToUpper(string(l))
 	built, ok := b.builtFor(img, l.stubSize())
 	switch {
@@ -170,6 +175,28 @@ func (b Board) hint(l Loader, img []byte) string {
 			rv, name, b.SketchStart(l), l.header(), name, b.SketchStart(l), l.stubSize())
 	}
 	return fmt.Sprintf(": was it built without %s?", l.header())
+}
+
+// foreign describes why img cannot be a sketch for b, stub or not, or
+// returns "": whatever the loader, the image's first word is the initial
+// stack pointer of a vector table, so one outside the board's RAM is an
+// image built for another chip (an Artemis image starts with 0x10014000),
+// and a first reset vector below appStart is code linked to run from
+// address 0, like the USB bootloader itself.
+func (b Board) foreign(img []byte) string {
+	if len(img) < 8 {
+		return ""
+	}
+	sp := binary.LittleEndian.Uint32(img)
+	rv := binary.LittleEndian.Uint32(img[4:])
+	switch {
+	case sp <= b.RAMStart || sp > b.RAMStart+b.RAMSize:
+		return fmt.Sprintf("its initial stack pointer 0x%08X is not in the board's RAM", sp)
+	case rv < appStart:
+		return fmt.Sprintf("its reset vector 0x%08X is inside the USB bootloader below 0x%X, so it is "+
+			"linked to run from address 0, as the bootloader itself is", rv, appStart)
+	}
+	return ""
 }
 
 // plausibleTable reports whether a word at file offset off could be a

@@ -80,6 +80,21 @@ func TestCheckImage(t *testing.T) {
 			vectors(0x9000, map[uint32][2]uint32{0: {stackTop, 0x0151}, 0x8000: {stackTop, 0xA1E5}}),
 			[]string{"the loader stub at the start of the image has reset vector 0x00000151, " +
 				"outside 0x2000 to 0x9FFF"}},
+		// Images that are no sketch of this board at all: another chip's
+		// (the first words of a SparkFun Artemis image) and the MKR's own
+		// USB bootloader (its first words in the firmware corpus).
+		{"another chip's image for ssu", LoaderSSU,
+			vectors(0x9000, map[uint32][2]uint32{0: {0x10014000, 0xC0A9}}),
+			[]string{"does not look like a sketch for the Arduino MKR GSM 1400 at all",
+				"initial stack pointer 0x10014000 is not in the board's RAM"}},
+		{"another chip's image without loader", LoaderNone,
+			vectors(0x9000, map[uint32][2]uint32{0: {0x10014000, 0xC0A9}}),
+			[]string{"does not look like a sketch", "0x10014000 is not in the board's RAM"}},
+		{"the bootloader for ssu", LoaderSSU, vectors(7984, map[uint32][2]uint32{0: {stackTop - 4, 0x0B79}}),
+			[]string{"does not look like a sketch", "reset vector 0x00000B79 is inside the USB bootloader"}},
+		{"the bootloader without loader", LoaderNone,
+			vectors(7984, map[uint32][2]uint32{0: {stackTop - 4, 0x0B79}}),
+			[]string{"does not look like a sketch", "as the bootloader itself is"}},
 		{"too large", LoaderSSU,
 			vectors(0x3E001, map[uint32][2]uint32{0: {stackTop, 0x2101}, 0x8000: {stackTop, 0xA1E5}}),
 			[]string{"253953 bytes, more than the 253952 (0x3E000)"}},
@@ -100,6 +115,12 @@ func TestCheckImage(t *testing.T) {
 				t.Fatal("accepted")
 			}
 			t.Log(err)
+			if strings.Contains(c.name, "another chip") || strings.Contains(c.name, "bootloader for") ||
+				strings.Contains(c.name, "bootloader without") {
+				if strings.Contains(err.Error(), ".h") {
+					t.Errorf("reason %q guesses at a loader header for an image that is no sketch", err)
+				}
+			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("reason %q\nlacks %q", err, w)
