@@ -16,8 +16,13 @@ const deviceCmdUsage = `
 Usage: ferry device cmd [--product P] [--payload TEXT] [--expires DUR] [--urgent]
                         [--wait DUR] [flags] ID NAME
 
-Queues a command for a device. The device gets it at its next contact (at
-once if it holds a long-poll or MQTT session) and answers it. Built-in names:
+Queues a command for a device. The device gets it at its next native
+check-in, plain /fw/P/cmd request or MQTT check-in (at once if it holds a
+long-poll or MQTT session) and answers it; hawkBit DDI and ESP httpUpdate
+carry no commands, so for a device that speaks only those the command
+stays queued until it expires. Payloads are readable by every operator
+token and, on public products, by anyone who knows the device's name:
+keep secrets out of them (docs/security.md). Built-in names:
 check-update (check in now), reboot, and set-poll-interval, whose payload is
 a duration such as 90s; other names go to the device untouched. The payload
 is at most 1024 bytes of printable text on one line. --expires (default 24h,

@@ -32,6 +32,10 @@ SIM's modem. URL, header values and body are Go templates with .Product,
 functions urlquery, json and basicauth USER PASS. The scheme and host of
 --url must be literal. Templates are checked when set. See docs/nudges.md.
 
+Each set replaces the product's whole nudge configuration: a flag left out
+takes its default, not its earlier value (the secret alone is kept, below).
+Give every header, the body and the limits again when you change one.
+
 The secret (an API key or password) is read from --secret-file or the
 environment variable FERRY_NUDGE_SECRET, never from the command line; set
 again without either, the stored secret is kept. No command shows it.
@@ -110,6 +114,9 @@ func runNudgeSet(ctx context.Context, e env) error {
 	if c.r.json {
 		return printJSON(e.stdout, got)
 	}
+	// A set is a PUT: say so, so an operator who meant to change one
+	// field sees that the others went back to their defaults.
+	fmt.Fprintf(e.stdout, "replaced the nudge configuration of %s; unspecified fields are defaults\n", *product)
 	printNudge(e, *product, got)
 	return nil
 }

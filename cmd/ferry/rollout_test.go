@@ -437,6 +437,9 @@ func TestNudgeCommands(t *testing.T) {
 	if !strings.Contains(out, "secret: set (not shown)") || strings.Contains(out, "s3cret") {
 		t.Errorf("nudge set printed %q, want the secret marked set and not shown", out)
 	}
+	if !strings.HasPrefix(out, "replaced the nudge configuration of p; unspecified fields are defaults\n") {
+		t.Errorf("nudge set printed %q, want it to say the whole configuration was replaced", out)
+	}
 
 	out, _, err = f.run(t, "nudge", "show", "--product", "p")
 	if err != nil || !strings.Contains(out, "limits: 1 per device per 10m0s, 30 per minute") {
