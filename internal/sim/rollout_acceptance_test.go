@@ -292,7 +292,22 @@ func TestAcceptanceBrakesAndCoolDown(t *testing.T) {
 	}
 	cfg := fleetConfig()
 	cfg.FailInstall, cfg.CutShare, cfg.Concurrency = 0.1, 0, 32
-	fs.simulate(t, cfg, 20*time.Second, func() bool { return false })
+	// The run lasts until the brakes have had enough to hold back: four
+	// minutes' worth of offers on the server's clock and a failing device.
+	// How long that takes depends on the machine, so only an upper bound
+	// is set.
+	var next time.Time
+	fs.simulate(t, cfg, 120*time.Second, func() bool {
+		if time.Now().Before(next) {
+			return false
+		}
+		next = time.Now().Add(time.Second)
+		st, err := fs.svc.RolloutStatus(t.Context(), ro.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Total.Selected-st.Total.Pending >= 4*perMinute && st.Total.Failed > 0
+	})
 
 	var spans [][2]time.Time
 	var offers []time.Time
