@@ -52,6 +52,13 @@ type Config struct {
 	// DDIShare of the native devices that keep no broker session speak
 	// hawkBit DDI instead, as SWUpdate's suricatta does (see ddiCycle).
 	DDIShare float64
+	// LongPoll makes the native devices that keep no broker session and
+	// do not speak DDI hold their check-ins open at the server (up to
+	// Hold; zero means DefaultHold) and ask again as soon as one is
+	// answered. Held requests do not count against Concurrency, and each
+	// holds a connection: the fleet needs a file descriptor per device.
+	LongPoll bool
+	Hold     time.Duration
 	// Poll is the devices' own wait between check-ins. Plain devices always
 	// use it; native devices use it when the server sends no poll hint.
 	// Zero means DefaultPoll.
@@ -114,6 +121,9 @@ func (c Config) withDefaults() Config {
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = DefaultProgressEvery
 	}
+	if c.Hold <= 0 {
+		c.Hold = DefaultHold
+	}
 	return c
 }
 
@@ -148,6 +158,9 @@ func (c Config) validate() error {
 	}
 	if c.Duration < 0 {
 		return errors.New("duration is negative")
+	}
+	if c.Hold < time.Second || c.Hold > maxHold || c.Hold%time.Second != 0 {
+		return fmt.Errorf("hold %s: want whole seconds from 1s to %s", c.Hold, maxHold)
 	}
 	if c.KeepGoing && c.Duration == 0 {
 		return errors.New("keep-going needs a duration, or the run never ends")

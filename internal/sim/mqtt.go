@@ -76,17 +76,11 @@ func (s *Sim) sleep(ctx context.Context, d *device, wait time.Duration) bool {
 // succeeds and makes it check in now (reported true), set-poll-interval
 // succeeds, anything else fails as unsupported.
 func (s *Sim) command(ctx context.Context, d *device, id int64, name string) bool {
-	ok, result := false, "not supported by the simulator"
-	switch name {
-	case "check-update":
-		ok, result = true, "checking in"
-	case "set-poll-interval":
-		ok, result = true, "noted"
-	}
+	ok, result, now := answer(name)
 	if err := d.session.Ack(ctx, id, ok, result); err != nil {
 		s.fail(ctx, err)
 		return false
 	}
 	s.c.acks.Add(1)
-	return name == "check-update"
+	return now
 }

@@ -17,17 +17,32 @@ import (
 // device has gone silent.
 func (s *Sim) nativeCycle(ctx context.Context, d *device) (time.Duration, bool) {
 	var resp client.CheckInResponse
-	err := s.call(ctx, func() error {
-		var err error
-		resp, err = d.talk().CheckIn(ctx, client.CheckInRequest{Version: d.running()})
-		return err
-	})
+	req := client.CheckInRequest{Version: d.running()}
+	held := s.cfg.LongPoll && d.session == nil
+	var err error
+	if held {
+		// Not through call: a held request waits, it does not work, and
+		// the fleet's held requests would take every slot.
+		resp, err = d.native.Wait(ctx, req, s.cfg.Hold)
+	} else {
+		err = s.call(ctx, func() error {
+			var err error
+			resp, err = d.talk().CheckIn(ctx, req)
+			return err
+		})
+	}
 	if err != nil {
 		s.fail(ctx, err)
 		return s.cfg.Poll, false
 	}
 	s.checkedIn(d)
 	wait := s.pollWait(resp.PollInterval())
+	if held {
+		wait = 0 // ask again at once: the server holds the next one
+	}
+	if s.nativeCommands(ctx, d, resp.Commands) {
+		wait = 0
+	}
 	o := resp.Offer
 	if o == nil {
 		s.idle(d)

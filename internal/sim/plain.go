@@ -37,6 +37,9 @@ func (s *Sim) plainCycle(ctx context.Context, d *device) (time.Duration, bool) {
 		return wait, false
 	}
 	s.checkedIn(d)
+	if s.plainCommands(ctx, d) {
+		wait = 0
+	}
 	if want == run {
 		s.idle(d)
 		return wait, false

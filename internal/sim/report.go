@@ -35,6 +35,7 @@ type counters struct {
 	bytes      atomic.Int64
 	sessions   atomic.Int64 // MQTT devices that connected
 	acks       atomic.Int64 // commands answered over MQTT
+	httpAcks   atomic.Int64 // commands answered over the native or plain protocol
 	status     [maxStatus]atomic.Int64
 
 	// The first message seen for each status, so a report can say why
@@ -83,8 +84,11 @@ type Report struct {
 	ESP     int `json:"esp_devices"`
 	// MQTT counts the devices that kept a broker session; Acks the
 	// commands they answered.
-	MQTT         int64   `json:"mqtt_devices"`
-	Acks         int64   `json:"mqtt_acks"`
+	MQTT int64 `json:"mqtt_devices"`
+	Acks int64 `json:"mqtt_acks"`
+	// HTTPAcks counts the commands devices answered over HTTP, native or
+	// plain.
+	HTTPAcks     int64   `json:"http_acks"`
 	Ended        string  `json:"ended"` // settled, duration reached, or interrupted
 	Seconds      float64 `json:"elapsed_seconds"`
 	CheckIns     int64   `json:"check_ins"`
@@ -126,6 +130,7 @@ func (s *Sim) finalReport(elapsed time.Duration, cause error) Report {
 		Bytes:      s.c.bytes.Load(),
 		MQTT:       s.c.sessions.Load(),
 		Acks:       s.c.acks.Load(),
+		HTTPAcks:   s.c.httpAcks.Load(),
 		Errors:     make(map[string]int64),
 		Versions:   make(map[string]int),
 	}
@@ -174,6 +179,9 @@ func (r Report) WriteText(w io.Writer) error {
 		r.Devices-r.Plain-r.ESP)
 	if r.MQTT > 0 {
 		fmt.Fprintf(&b, "mqtt sessions    %d, %d commands answered\n", r.MQTT, r.Acks)
+	}
+	if r.HTTPAcks > 0 {
+		fmt.Fprintf(&b, "http commands    %d answered\n", r.HTTPAcks)
 	}
 	elapsed := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
 	fmt.Fprintf(&b, "ended            %s after %s\n", r.Ended, elapsed)

@@ -52,6 +52,11 @@ func New(cfg Config) (*Sim, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
+	if cfg.LongPoll {
+		// Every device holds a connection, answered only after up to Hold.
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = cfg.Devices+cfg.Concurrency, cfg.Devices+cfg.Concurrency
+		tr.ResponseHeaderTimeout += cfg.Hold
+	}
 	s := &Sim{
 		cfg: cfg,
 		tr:  tr,
