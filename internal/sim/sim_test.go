@@ -368,8 +368,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"esp share above 1", func(c *Config) { c.ESPShare = 2 }, "esp share"},
 		{"protocols above 1", func(c *Config) { c.PlainShare, c.ESPShare = 0.6, 0.5 }, "add up"},
 		{"negative link", func(c *Config) { c.Link = -1 }, "link"},
-		{"hold too long", func(c *Config) { c.LongPoll, c.Hold = true, 601 * time.Second }, "hold"},
-		{"hold in fractions", func(c *Config) { c.LongPoll, c.Hold = true, 1500 * time.Millisecond }, "hold"},
+		{"hold too long", func(c *Config) { c.LongPoll, c.Hold = true, 601*time.Second }, "hold"},
+		{"hold in fractions", func(c *Config) { c.LongPoll, c.Hold = true, 1500*time.Millisecond }, "hold"},
 	}
 	if _, err := New(good); err != nil {
 		t.Fatalf("New(%+v): %v", good, err)
