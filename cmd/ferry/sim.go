@@ -33,8 +33,8 @@ With --long-poll, the native devices that keep no MQTT session and do not
 speak DDI hold their check-ins open at the server (up to --hold) and ask
 again as soon as one is answered; each holds a connection, so the fleet
 needs a file descriptor per device. Native devices answer the commands their
-check-ins carry, plain devices ask for theirs (/fw/P/cmd) after each
-check-in: check-update and set-poll-interval succeed, anything else fails as
+check-ins carry; with --plain-commands, plain devices ask for theirs
+(/fw/P/cmd) after each check-in: check-update and set-poll-interval succeed, anything else fails as
 unsupported, and check-update makes the device check in again at once.
 
 --ddi-share of the native devices that keep no MQTT session speak hawkBit
@@ -82,6 +82,7 @@ func runSim(ctx context.Context, e env) error {
 	fs.Float64Var(&cfg.ESPShare, "esp-share", 0, "share of devices that speak the ESP cores' httpUpdate")
 	fs.BoolVar(&cfg.LongPoll, "long-poll", false, "native devices hold their check-ins open at the server")
 	fs.DurationVar(&cfg.Hold, "hold", sim.DefaultHold, "with --long-poll, how long a check-in waits (1s to 600s)")
+	fs.BoolVar(&cfg.PlainCommands, "plain-commands", false, "plain devices ask for their commands after each check-in")
 	fs.DurationVar(&cfg.Poll, "poll", sim.DefaultPoll, "the devices' own wait between check-ins")
 	fs.DurationVar(&cfg.PollMax, "poll-max", sim.DefaultPollMax, "cap on the server's poll hint (native devices)")
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the first check-ins over this long (default --poll)")

@@ -59,6 +59,9 @@ type Config struct {
 	// holds a connection: the fleet needs a file descriptor per device.
 	LongPoll bool
 	Hold     time.Duration
+	// PlainCommands makes plain devices ask for their commands after each
+	// check-in, one request more per cycle.
+	PlainCommands bool
 	// Poll is the devices' own wait between check-ins. Plain devices always
 	// use it; native devices use it when the server sends no poll hint.
 	// Zero means DefaultPoll.

@@ -37,7 +37,7 @@ func (s *Sim) plainCycle(ctx context.Context, d *device) (time.Duration, bool) {
 		return wait, false
 	}
 	s.checkedIn(d)
-	if s.plainCommands(ctx, d) {
+	if s.cfg.PlainCommands && s.plainCommands(ctx, d) {
 		wait = 0
 	}
 	if want == run {
