@@ -17,7 +17,8 @@ func TestLongPollFleetAnswersCommands(t *testing.T) {
 	ts.product(t, "p", core.AccessPublic, 1000)
 	cfg := Config{
 		Server: ts.url, Product: "p", Devices: 12, Prefix: "lp-", Version: "1.1.0", PlainShare: 0.5,
-		LongPoll: true, PlainCommands: true, Hold: 600 * time.Second, Poll: 200 * time.Millisecond, Ramp: 100 * time.Millisecond,
+		LongPoll: true, PlainCommands: true, Hold: 600 * time.Second,
+		Poll: 200 * time.Millisecond, Ramp: 100 * time.Millisecond,
 		Concurrency: 4, Seed: 3,
 	}
 	s, err := New(cfg)
