@@ -368,6 +368,7 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 	}
 
 	changed := false
+	moved := in.Version != "" && !sameVersion(in.Version, dev.Version)
 	if in.Version != "" && in.Version != dev.Version {
 		if err := tx.AddEvent(ctx, &Event{
 			DeviceID: dev.ID, At: now, Kind: EventCheckIn, Version: in.Version,
@@ -377,8 +378,16 @@ func (s *Service) recordDevice(ctx context.Context, tx Store, p Product, in Chec
 		}
 		dev.Version, changed = in.Version, true
 	}
-	if in.ImageSHA256 != "" && in.ImageSHA256 != dev.ImageSHA256 {
+	switch {
+	case in.ImageSHA256 != "" && in.ImageSHA256 != dev.ImageSHA256:
 		dev.ImageSHA256, changed = in.ImageSHA256, true
+	case in.ImageSHA256 == "" && dev.ImageSHA256 != "" && moved:
+		// The device now runs another version and did not name its image
+		// by SHA-256: the digest recorded for the old one is stale (a board
+		// flashed by hand, or moved from the agent to a sketch that sends
+		// only its version). Kept, it would say the device still runs the
+		// release it has left.
+		dev.ImageSHA256, changed = "", true
 	}
 	if in.Counter != nil && *in.Counter != dev.Counter {
 		// The device is the truth about what it runs, even when the
@@ -408,18 +417,23 @@ func runs(in CheckIn, r Release) bool {
 }
 
 // stillRuns reports whether the device runs release r as far as the
-// server knows: this check-in proves it, or the check-in names no image
-// and what the device reported before does. A check-in that names an
-// image by digest is the fresher word: a version recorded earlier does
-// not outweigh it.
+// server knows: this check-in proves it, or the check-in says nothing of
+// what runs and what the device reported before does. A check-in that
+// names an image by digest or states a version is the fresher word:
+// nothing recorded earlier outweighs it. Of what was recorded, the
+// version decides when there is one; a digest alone names r only for a
+// device whose version is unknown.
 func stillRuns(in CheckIn, dev Device, r Release) bool {
 	if runs(in, r) {
 		return true
 	}
-	if in.namesImage() {
+	if in.namesImage() || in.Version != "" {
 		return false
 	}
-	return sameVersion(dev.Version, r.Version) || (dev.ImageSHA256 != "" && dev.ImageSHA256 == r.SHA256)
+	if dev.Version != "" {
+		return sameVersion(dev.Version, r.Version)
+	}
+	return dev.ImageSHA256 != "" && dev.ImageSHA256 == r.SHA256
 }
 
 // sameVersion reports whether a device's version names the release

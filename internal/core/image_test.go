@@ -146,3 +146,57 @@ func TestCheckInRejectsBadImageFields(t *testing.T) {
 		t.Errorf("Device(esp-1) after refused check-ins = %v, want ErrNotFound", err)
 	}
 }
+
+// A device updated to 1.1.0 by a client that names its image by SHA-256,
+// then flashed back to 1.0.0 by hand and checking in with the version
+// alone, must be offered 1.1.0 again: the digest it reported before names
+// the image it no longer runs.
+func TestCheckInVersionAloneOutweighsStoredDigest(t *testing.T) {
+	tests := []struct {
+		name string
+		in   core.CheckIn // Device and Protocol are filled in
+	}{
+		{"older version", core.CheckIn{Version: "1.0.0"}},
+		{"older version spelled differently", core.CheckIn{Version: "v1.0"}},
+		{"no version, then older version", core.CheckIn{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, core.Config{})
+			f.publish(t, "1.0.0")
+			f.checkIn(t, "r1", "1.0.0")
+			target := f.publish(t, "1.1.0")
+			if dec := f.checkIn(t, "r1", "1.0.0"); dec.Release == nil || dec.Release.ID != target.ID {
+				t.Fatalf("CheckIn(r1, 1.0.0) offers %+v, want 1.1.0", dec.Release)
+			}
+			f.report(t, "r1", "installing")
+			dec, err := f.svc.CheckIn(t.Context(), f.p, core.CheckIn{
+				Device: "r1", Version: "1.1.0", ImageSHA256: target.SHA256, Protocol: "test",
+			})
+			if err != nil || dec.Device.ImageSHA256 != target.SHA256 || dec.Release != nil {
+				t.Fatalf("CheckIn(r1, 1.1.0, sha of 1.1.0) = device sha %s, offer %+v, %v; want sha of 1.1.0, "+
+					"no offer", dec.Device.ImageSHA256, dec.Release, err)
+			}
+
+			in := tt.in
+			in.Device, in.Protocol = "r1", "test"
+			if in.Version == "" {
+				// A check-in without a version keeps the one recorded.
+				if dec, err = f.svc.CheckIn(t.Context(), f.p, in); err != nil || dec.Release != nil {
+					t.Fatalf("CheckIn(r1, no version) = offer %+v, %v; want none", dec.Release, err)
+				}
+				in.Version = "1.0.0"
+			}
+			dec, err = f.svc.CheckIn(t.Context(), f.p, in)
+			if err != nil || dec.Release == nil || dec.Release.ID != target.ID {
+				t.Fatalf("CheckIn(r1, %q, no digest) = offer %+v, %v; want 1.1.0 offered again",
+					in.Version, dec.Release, err)
+			}
+			_, d := f.latest(t, "r1")
+			if d.ImageSHA256 != "" || d.Version != in.Version {
+				t.Errorf("Device(r1) = version %q sha %q, want %s and no stale digest",
+					d.Version, d.ImageSHA256, in.Version)
+			}
+		})
+	}
+}

@@ -392,3 +392,43 @@ func TestNativeErrorsStayShort(t *testing.T) {
 			len(r.body), r.body)
 	}
 }
+
+// TestReflashedDeviceIsOfferedAgain: a device the native agent moved to
+// 1.1.0, naming its image by SHA-256, then flashed back to 1.0.0 over USB
+// and asking with a plain sketch that sends only its version, is offered
+// 1.1.0 again, and the digest of the image it left is no longer shown.
+func TestReflashedDeviceIsOfferedAgain(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	e.push(t, "private", "1.0.0", testImage(3000, 1))
+	img := testImage(4000, 2)
+	e.push(t, "private", "1.1.0", img)
+	sum := sha256.Sum256(img)
+	tok := e.enroll(t, "r1")
+	post := func(path, body string) response {
+		return e.deviceRequest(t, "POST", path, body, tok)
+	}
+
+	r := post("/device/v1/private/checkin", `{"id":"r1","version":"1.0.0"}`)
+	var resp struct{ Update struct{ ID int64 } }
+	if err := json.Unmarshal(r.body, &resp); err != nil || resp.Update.ID == 0 {
+		t.Fatalf("checkin on 1.0.0 = %d %s (%v), want an offer", r.StatusCode, r.body, err)
+	}
+	st := fmt.Sprintf(`{"id":"r1","update":%d,"state":"installing"}`, resp.Update.ID)
+	if r := post("/device/v1/private/status", st); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("status = %d %s, want 204", r.StatusCode, r.body)
+	}
+	r = post("/device/v1/private/checkin", fmt.Sprintf(`{"id":"r1","version":"1.1.0","sha256":"%x"}`, sum))
+	if r.StatusCode != http.StatusOK || strings.Contains(string(r.body), "update") {
+		t.Fatalf("checkin on 1.1.0 = %d %s, want no offer", r.StatusCode, r.body)
+	}
+
+	r = get(t, e.url+"/fw/private/version?device=r1&version=1.0.0", "Authorization", "Bearer "+tok)
+	if r.StatusCode != http.StatusOK || string(r.body) != "1.1.0" {
+		t.Errorf("plain version check-in on 1.0.0 after 1.1.0 = %d %q, want 1.1.0", r.StatusCode, r.body)
+	}
+	d, err := e.svc.Device(t.Context(), "private", "r1")
+	if err != nil || d.Version != "1.0.0" || d.ImageSHA256 != "" {
+		t.Errorf("Device(r1) = version %q sha %q (%v), want 1.0.0 and no digest",
+			d.Version, d.ImageSHA256, err)
+	}
+}
