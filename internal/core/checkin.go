@@ -178,7 +178,7 @@ func (s *Service) CheckIn(ctx context.Context, p Product, in CheckIn) (Decision,
 		if !in.Commands {
 			return nil
 		}
-		dec.Commands, err = s.deliver(ctx, tx, p, dec.Device, in.Protocol, now)
+		dec.Commands, err = s.deliver(ctx, tx, p, dec.Device, in.Protocol, 0, now)
 		return err
 	})
 	if err != nil {

@@ -84,11 +84,14 @@ func (s *Service) QueueCommand(ctx context.Context, p Product, device string, re
 }
 
 // DeliverCommands returns the device's open commands, oldest first, and
-// marks the queued ones delivered via the protocol named by via. A command
-// delivered before and not answered is returned again: the device may have
-// lost the answer. Commands past their expiry are expired instead. It
-// returns ErrNotFound for an unknown device.
-func (s *Service) DeliverCommands(ctx context.Context, p Product, device, via string) ([]Command, error) {
+// marks the queued ones delivered via the protocol named by via. A limit
+// above 0 returns and marks only that many of the oldest, for a protocol
+// whose answer carries fewer than all: a command the device was not sent
+// stays queued. A command delivered before and not answered is returned
+// again: the device may have lost the answer. Commands past their expiry
+// are expired instead. It returns ErrNotFound for an unknown device.
+func (s *Service) DeliverCommands(ctx context.Context, p Product, device, via string, limit int,
+) ([]Command, error) {
 	if err := ValidateDeviceID(device); err != nil {
 		return nil, err
 	}
@@ -104,7 +107,7 @@ func (s *Service) DeliverCommands(ctx context.Context, p Product, device, via st
 	}
 
 	err = s.store.Tx(ctx, func(tx Store) error {
-		open, err = s.deliver(ctx, tx, p, dev, via, s.now())
+		open, err = s.deliver(ctx, tx, p, dev, via, limit, s.now())
 		return err
 	})
 	if err != nil {
@@ -114,8 +117,9 @@ func (s *Service) DeliverCommands(ctx context.Context, p Product, device, via st
 	return open, nil
 }
 
-// deliver is DeliverCommands inside a transaction.
-func (s *Service) deliver(ctx context.Context, tx Store, p Product, dev Device, via string, now time.Time,
+// deliver is DeliverCommands inside a transaction; limit 0 is no limit.
+func (s *Service) deliver(
+	ctx context.Context, tx Store, p Product, dev Device, via string, limit int, now time.Time,
 ) ([]Command, error) {
 	open, err := tx.OpenCommands(ctx, dev.ID)
 	if err != nil {
@@ -123,6 +127,9 @@ func (s *Service) deliver(ctx context.Context, tx Store, p Product, dev Device, 
 	}
 	if open, err = s.expireDue(ctx, tx, p, open, now); err != nil {
 		return nil, err
+	}
+	if limit > 0 && len(open) > limit {
+		open = open[:limit]
 	}
 	for i := range open {
 		c := &open[i]

@@ -55,7 +55,7 @@ func TestCommandLifecycle(t *testing.T) {
 
 	// Delivered once, and again while unanswered, without a second event.
 	for i := range 2 {
-		got, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain")
+		got, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain", 0)
 		if err != nil || len(got) != 1 || got[0].ID != c.ID || got[0].State != core.CommandDelivered ||
 			got[0].Via != "plain" {
 			t.Fatalf("DeliverCommands #%d = %+v, %v, want command %d delivered via plain", i+1, got, err, c.ID)
@@ -89,7 +89,7 @@ func TestCommandLifecycle(t *testing.T) {
 		t.Errorf("Command(%d) delivered %v finished %v, want delivery before the answer",
 			c.ID, got.DeliveredAt, got.FinishedAt)
 	}
-	if open, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain"); err != nil || len(open) != 0 {
+	if open, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain", 0); err != nil || len(open) != 0 {
 		t.Errorf("DeliverCommands after the answer = %+v, %v, want none", open, err)
 	}
 }
@@ -122,6 +122,39 @@ func TestCommandDeliveredWithCheckIn(t *testing.T) {
 	}
 }
 
+// A protocol that answers one command at a time marks only that one
+// delivered: the next stays queued, with no delivery in its history,
+// until the first is answered.
+func TestCommandDeliveredOneAtATime(t *testing.T) {
+	f := newFixture(t, core.Config{})
+	ctx := t.Context()
+	f.checkIn(t, "dev-1", "1.0.0")
+	a := f.queue(t, "dev-1", core.CommandRequest{Name: "reboot"})
+	b := f.queue(t, "dev-1", core.CommandRequest{Name: "check-update"})
+
+	for i := range 2 { // unanswered, the first comes again and the second waits
+		got, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain", 1)
+		if err != nil || len(got) != 1 || got[0].ID != a.ID || got[0].State != core.CommandDelivered {
+			t.Fatalf("DeliverCommands(limit 1) #%d = %+v, %v, want only %d, delivered", i+1, got, err, a.ID)
+		}
+		next := f.command(t, b.ID)
+		want := []core.CommandEventKind{core.CommandEventQueued}
+		if next.State != core.CommandQueued || !next.DeliveredAt.IsZero() || !slices.Equal(kinds(next.History), want) {
+			t.Fatalf("Command(%d) after DeliverCommands(limit 1) = %s delivered %v history %v, want queued with %v",
+				b.ID, next.State, next.DeliveredAt, kinds(next.History), want)
+		}
+	}
+
+	if _, err := f.svc.AckCommand(ctx, f.p, "dev-1", a.ID, true, ""); err != nil {
+		t.Fatalf("AckCommand(%d) = %v", a.ID, err)
+	}
+	got, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain", 1)
+	if err != nil || len(got) != 1 || got[0].ID != b.ID || got[0].State != core.CommandDelivered ||
+		got[0].Via != "plain" {
+		t.Fatalf("DeliverCommands(limit 1) after the answer = %+v, %v, want %d delivered via plain", got, err, b.ID)
+	}
+}
+
 func TestCommandExpiry(t *testing.T) {
 	f := newFixture(t, core.Config{})
 	ctx := t.Context()
@@ -129,7 +162,7 @@ func TestCommandExpiry(t *testing.T) {
 	lazy := f.queue(t, "dev-1", core.CommandRequest{Name: "reboot", Expires: time.Minute})
 	swept := f.queue(t, "dev-1", core.CommandRequest{Name: "check-update", Expires: time.Minute})
 	kept := f.queue(t, "dev-1", core.CommandRequest{Name: "blink", Expires: time.Hour})
-	if _, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "native"); err != nil {
+	if _, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "native", 0); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Add(time.Minute)
@@ -164,7 +197,7 @@ func TestCommandExpiry(t *testing.T) {
 	// Without the sweep, the expiry applies when the device next asks,
 	// and when its answer arrives late.
 	f.clock.Add(time.Hour)
-	if open, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "native"); err != nil || len(open) != 0 {
+	if open, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "native", 0); err != nil || len(open) != 0 {
 		t.Errorf("DeliverCommands after every expiry = %+v, %v, want none", open, err)
 	}
 	if c := f.command(t, kept.ID); c.State != core.CommandExpired {
@@ -306,7 +339,7 @@ func TestCommandCancel(t *testing.T) {
 	if _, err := f.svc.CancelCommand(ctx, f.p, "dev-1", 999); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("CancelCommand(999) = %v, want %v", err, core.ErrNotFound)
 	}
-	if open, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain"); err != nil || len(open) != 0 {
+	if open, err := f.svc.DeliverCommands(ctx, f.p, "dev-1", "plain", 0); err != nil || len(open) != 0 {
 		t.Errorf("DeliverCommands after cancel = %+v, %v, want none", open, err)
 	}
 	got, err = f.svc.AckCommand(ctx, f.p, "dev-1", c.ID, true, "")
@@ -441,7 +474,7 @@ func TestCommandsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.DeliverCommands(ctx, p, "dev-1", "plain"); err != nil {
+	if _, err := svc.DeliverCommands(ctx, p, "dev-1", "plain", 0); err != nil {
 		t.Fatal(err)
 	}
 	closeSvc()
@@ -451,7 +484,7 @@ func TestCommandsSurviveRestart(t *testing.T) {
 	if p, err = svc.Product(ctx, "sensor"); err != nil {
 		t.Fatal(err)
 	}
-	open2, err := svc.DeliverCommands(ctx, p, "dev-1", "native")
+	open2, err := svc.DeliverCommands(ctx, p, "dev-1", "native", 0)
 	if err != nil || len(open2) != 1 || open2[0].ID != c.ID || open2[0].Via != "plain" {
 		t.Fatalf("DeliverCommands after restart = %+v, %v, want command %d delivered via plain", open2, err, c.ID)
 	}

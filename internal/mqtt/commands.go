@@ -14,7 +14,7 @@ import (
 // have lost earlier copies with its session. A push sends only those not
 // yet sent in this session.
 func (a *Adapter) sendCommands(ctx context.Context, p core.Product, device string, s *session, always bool) error {
-	cmds, err := a.svc.DeliverCommands(ctx, p, device, Protocol)
+	cmds, err := a.svc.DeliverCommands(ctx, p, device, Protocol, 0)
 	if err != nil {
 		return err
 	}

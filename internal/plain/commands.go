@@ -37,7 +37,7 @@ func (h *Handler) handleCmd(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	cs, err := h.svc.DeliverCommands(r.Context(), p, device, Protocol)
+	cs, err := h.svc.DeliverCommands(r.Context(), p, device, Protocol, 1)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -153,7 +153,7 @@ func (h *Wait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var cs []core.Command
 	res, err := h.hold.Hold(ctx, p.ID, devID, timeout, func() (bool, error) {
 		var err error
-		cs, err = h.svc.DeliverCommands(ctx, p, device, Protocol)
+		cs, err = h.svc.DeliverCommands(ctx, p, device, Protocol, 1)
 		return len(cs) > 0, err
 	})
 	switch {

@@ -451,3 +451,37 @@ func TestLongPollBadHoldNamesItsParameter(t *testing.T) {
 		t.Errorf("plain cmd with a bad wait = %q, names timeout", r.body)
 	}
 }
+
+// TestPlainCommandOneAtATime: the plain answer carries the oldest open
+// command only, so only that one is recorded delivered; the next is
+// answered once the first is acknowledged.
+func TestPlainCommandOneAtATime(t *testing.T) {
+	e := newEnv(t, 0, nil)
+	e.push(t, "p", "1.0.0", testImage(1000, 1))
+	p := e.register(t, "d1")
+	fw := e.url + "/fw/p/"
+	first := e.queue(t, p, "d1", "reboot", "")
+	second := e.queue(t, p, "d1", "check-update", "")
+
+	if r := get(t, fw+"cmd?device=d1"); string(r.body) != fmt.Sprintf("%d reboot", first.ID) {
+		t.Fatalf("cmd = %d %q, want the first command", r.StatusCode, r.body)
+	}
+	if got := e.command(t, first.ID); got.State != core.CommandDelivered || got.Via != "plain" {
+		t.Errorf("first command after cmd = %s via %q, want delivered via plain", got.State, got.Via)
+	}
+	got := e.command(t, second.ID)
+	if got.State != core.CommandQueued || got.Via != "" || len(got.History) != 1 {
+		t.Errorf("second command after cmd = %s via %q with %d events, want queued with only its queuing",
+			got.State, got.Via, len(got.History))
+	}
+
+	if r := get(t, fmt.Sprintf("%sack?device=d1&id=%d&ok=1", fw, first.ID)); r.StatusCode != http.StatusOK {
+		t.Fatalf("ack = %d %q, want 200", r.StatusCode, r.body)
+	}
+	if r := get(t, fw+"cmd?device=d1"); string(r.body) != fmt.Sprintf("%d check-update", second.ID) {
+		t.Fatalf("cmd after the ack = %d %q, want the second command", r.StatusCode, r.body)
+	}
+	if got := e.command(t, second.ID); got.State != core.CommandDelivered || got.Via != "plain" {
+		t.Errorf("second command after the next cmd = %s via %q, want delivered via plain", got.State, got.Via)
+	}
+}
