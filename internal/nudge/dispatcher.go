@@ -97,6 +97,11 @@ func New(src Source, cfg Config, logger *slog.Logger) *Dispatcher {
 		kick: make(chan struct{}, 1)}
 }
 
+// TODO(outbox): Kick, Run, drain and the bounded fan-out of SendDue repeat
+// the webhook dispatcher's (internal/webhook/dispatcher.go) line for line;
+// a small shared outbox-loop package, taking the pass function, would keep
+// the two from drifting.
+
 // Kick wakes Run so that freshly queued nudges go out now rather than at
 // the next poll. It never blocks.
 func (d *Dispatcher) Kick() {

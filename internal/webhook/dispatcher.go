@@ -125,6 +125,9 @@ func New(src Source, cfg Config, logger *slog.Logger) *Dispatcher {
 	}
 }
 
+// TODO(outbox): the nudge dispatcher (internal/nudge/dispatcher.go) repeats
+// Kick, Run, drain and the fan-out of DeliverDue; see the note there.
+
 // Kick wakes Run so that freshly queued events go out now rather than at the
 // next poll. It never blocks; kicks that arrive while Run is busy merge into
 // one more pass.
