@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/outbox"
 )
 
 // Defaults for the zero fields of Config.
@@ -75,7 +75,7 @@ type Dispatcher struct {
 	cfg    Config
 	client *http.Client
 	log    *slog.Logger
-	kick   chan struct{}
+	loop   *outbox.Loop
 }
 
 // New returns a Dispatcher over src that logs to logger (nil discards).
@@ -93,55 +93,19 @@ func New(src Source, cfg Config, logger *slog.Logger) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{src: src, cfg: cfg, client: client, log: logger.With("component", "nudge"),
-		kick: make(chan struct{}, 1)}
+	d := &Dispatcher{src: src, cfg: cfg, client: client, log: logger.With("component", "nudge")}
+	d.loop = outbox.NewLoop(d.SendDue, cfg.PollInterval, cfg.BatchSize, d.log, "nudge pass")
+	return d
 }
-
-// TODO(outbox): Kick, Run, drain and the bounded fan-out of SendDue repeat
-// the webhook dispatcher's (internal/webhook/dispatcher.go) line for line;
-// a small shared outbox-loop package, taking the pass function, would keep
-// the two from drifting.
 
 // Kick wakes Run so that freshly queued nudges go out now rather than at
 // the next poll. It never blocks.
-func (d *Dispatcher) Kick() {
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
-}
+func (d *Dispatcher) Kick() { d.loop.Kick() }
 
 // Run sends due nudges until ctx ends, then returns nil: at start, on
 // every Kick and every PollInterval, each time until nothing more is due.
 // Store errors are logged and retried at the next poll.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	t := time.NewTicker(d.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		d.drain(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-d.kick:
-		}
-	}
-}
-
-func (d *Dispatcher) drain(ctx context.Context) {
-	for ctx.Err() == nil {
-		n, err := d.SendDue(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Error("nudge pass", "error", err)
-			}
-			return
-		}
-		if n < d.cfg.BatchSize {
-			return
-		}
-	}
-}
+func (d *Dispatcher) Run(ctx context.Context) error { return d.loop.Run(ctx) }
 
 // SendDue makes one pass: it fetches up to BatchSize due nudges, sends
 // them with at most Concurrency in flight, records each attempt and
@@ -154,29 +118,14 @@ func (d *Dispatcher) SendDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("due nudges: %w", err)
 	}
 	configs, errs := d.configs(ctx, due)
-
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, d.cfg.Concurrency)
-	)
-	for _, n := range due {
+	err = outbox.Fan(due, d.cfg.Concurrency, func(n core.Nudge) error {
 		c, ok := configs[n.ProductID]
 		if !ok {
-			continue
+			return nil
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := d.send(ctx, n, c); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return len(due), errors.Join(errs...)
+		return d.send(ctx, n, c)
+	})
+	return len(due), errors.Join(append(errs, err)...)
 }
 
 // configs looks up the configuration of every product in due, once each.

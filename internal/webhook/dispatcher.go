@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/outbox"
 )
 
 // Defaults for the zero fields of Config.
@@ -95,7 +95,7 @@ type Dispatcher struct {
 	cfg    Config
 	client *http.Client
 	log    *slog.Logger
-	kick   chan struct{}
+	loop   *outbox.Loop
 }
 
 // New returns a Dispatcher that reads deliveries from src and logs to logger
@@ -116,61 +116,20 @@ func New(src Source, cfg Config, logger *slog.Logger) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{
-		src:    src,
-		cfg:    cfg,
-		client: client,
-		log:    logger.With("component", "webhook"),
-		kick:   make(chan struct{}, 1),
-	}
+	d := &Dispatcher{src: src, cfg: cfg, client: client, log: logger.With("component", "webhook")}
+	d.loop = outbox.NewLoop(d.DeliverDue, cfg.PollInterval, cfg.BatchSize, d.log, "webhook pass")
+	return d
 }
-
-// TODO(outbox): the nudge dispatcher (internal/nudge/dispatcher.go) repeats
-// Kick, Run, drain and the fan-out of DeliverDue; see the note there.
 
 // Kick wakes Run so that freshly queued events go out now rather than at the
 // next poll. It never blocks; kicks that arrive while Run is busy merge into
 // one more pass.
-func (d *Dispatcher) Kick() {
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
-}
+func (d *Dispatcher) Kick() { d.loop.Kick() }
 
 // Run delivers due events until ctx ends, then returns nil. It works the
 // outbox at start, on every Kick and every PollInterval, each time until
 // nothing more is due. Store errors are logged and retried at the next poll.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	t := time.NewTicker(d.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		d.drain(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-d.kick:
-		}
-	}
-}
-
-// drain runs passes while they come back full, so a backlog larger than one
-// batch does not wait a poll interval per batch.
-func (d *Dispatcher) drain(ctx context.Context) {
-	for ctx.Err() == nil {
-		n, err := d.DeliverDue(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Error("webhook pass", "error", err)
-			}
-			return
-		}
-		if n < d.cfg.BatchSize {
-			return
-		}
-	}
-}
+func (d *Dispatcher) Run(ctx context.Context) error { return d.loop.Run(ctx) }
 
 // DeliverDue makes one pass: it fetches up to BatchSize due deliveries, posts
 // them with at most Concurrency in flight, records each outcome, and returns
@@ -182,29 +141,14 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("due webhook deliveries: %w", err)
 	}
 	hooks, errs := d.webhooks(ctx, due)
-
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, d.cfg.Concurrency)
-	)
-	for _, dl := range due {
+	err = outbox.Fan(due, d.cfg.Concurrency, func(dl core.Delivery) error {
 		hook, ok := hooks[dl.ProductID]
 		if !ok {
-			continue
+			return nil
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := d.deliver(ctx, dl, hook); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return len(due), errors.Join(errs...)
+		return d.deliver(ctx, dl, hook)
+	})
+	return len(due), errors.Join(append(errs, err)...)
 }
 
 // webhooks looks up the webhook of every product in due, once each. A nil
