@@ -81,15 +81,7 @@ type Dispatcher struct {
 // New returns a Dispatcher over src that logs to logger (nil discards).
 func New(src Source, cfg Config, logger *slog.Logger) *Dispatcher {
 	cfg = cfg.withDefaults()
-	client := &http.Client{}
-	if cfg.Client != nil {
-		c := *cfg.Client
-		client = &c
-	}
-	if client.Timeout <= 0 {
-		client.Timeout = DefaultTimeout
-	}
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client := outbox.Client(cfg.Client, DefaultTimeout)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -3,23 +3,17 @@ package nudge
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/outbox"
 )
 
 const (
-	// maxErrorLen bounds a recorded error or reason, in bytes.
-	maxErrorLen = 200
 	// maxDrain is how much of an answer is read so the connection can be
 	// reused; a longer answer closes it instead.
 	maxDrain = 64 << 10
@@ -46,7 +40,7 @@ func (d *Dispatcher) send(ctx context.Context, n core.Nudge, c *core.NudgeConfig
 	}
 	req, err := core.RenderNudge(*c, n)
 	if err != nil {
-		return d.finish(ctx, log, n, core.NudgeFailed, errorText(err, c.Secret), nil)
+		return d.finish(ctx, log, n, core.NudgeFailed, outbox.ErrorText(err, c.Secret), nil)
 	}
 
 	start := d.cfg.Now()
@@ -58,25 +52,25 @@ func (d *Dispatcher) send(ctx context.Context, n core.Nudge, c *core.NudgeConfig
 	a := &core.NudgeAttempt{NudgeID: n.ID, At: start, Status: out.status, Latency: out.latency}
 	n.Attempts++
 	n.LastStatus = out.status
-	log = log.With("attempts", n.Attempts, "host", hostOf(req.URL), "status", out.status)
+	log = log.With("attempts", n.Attempts, "host", outbox.HostOf(req.URL), "status", out.status)
 
 	switch {
 	case out.err == nil:
 		n.LastError = ""
 		return d.finish(ctx, log, n, core.NudgeSent, "", a)
 	case !out.retry:
-		a.Error = errorText(out.err, c.Secret)
+		a.Error = outbox.ErrorText(out.err, c.Secret)
 		n.LastError = a.Error
 		return d.finish(ctx, log, n, core.NudgeFailed, a.Error, a)
 	case n.Attempts >= c.MaxAttempts:
-		a.Error = errorText(out.err, c.Secret)
+		a.Error = outbox.ErrorText(out.err, c.Secret)
 		n.LastError = a.Error
-		reason := truncate(fmt.Sprintf("gave up after %d attempts: %s", n.Attempts, a.Error), maxErrorLen)
+		reason := outbox.Truncate(fmt.Sprintf("gave up after %d attempts: %s", n.Attempts, a.Error), outbox.MaxErrorLen)
 		return d.finish(ctx, log, n, core.NudgeFailed, reason, a)
 	}
-	a.Error = errorText(out.err, c.Secret)
+	a.Error = outbox.ErrorText(out.err, c.Secret)
 	n.LastError = a.Error
-	n.NextAt = d.cfg.Now().Add(backoff(*c, n.Attempts))
+	n.NextAt = d.cfg.Now().Add(outbox.Backoff(c.BackoffBase, c.BackoffCap, n.Attempts))
 	log.Warn("nudge failed, will retry", "error", a.Error, "next_at", n.NextAt)
 	return d.save(ctx, n, a)
 }
@@ -148,50 +142,4 @@ func (d *Dispatcher) do(ctx context.Context, r core.NudgeRequest) outcome {
 		out.err = fmt.Errorf("target answered %s", resp.Status)
 	}
 	return out
-}
-
-// backoff is the wait after the given number of failed attempts:
-// BackoffBase·2^(attempts−1), capped at BackoffCap, varied by ±20% so that
-// nudges failing together do not retry in lock-step.
-func backoff(c core.NudgeConfig, attempts int) time.Duration {
-	wait := c.BackoffBase
-	for i := 1; i < attempts && wait < c.BackoffCap; i++ {
-		wait *= 2
-	}
-	wait = min(wait, c.BackoffCap)
-	return time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))
-}
-
-// errorText turns a failure into a recorded error that never carries the
-// secret or the URL (whose query may hold a carrier's key): *url.Error
-// repeats the URL, so only its cause is kept.
-func errorText(err error, secret string) string {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		err = ue.Err
-	}
-	msg := err.Error()
-	if secret != "" {
-		msg = strings.ReplaceAll(msg, secret, "[redacted]")
-	}
-	return truncate(msg, maxErrorLen)
-}
-
-// hostOf returns the host of a URL for logs, which must not show the rest.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Host
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

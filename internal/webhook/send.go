@@ -3,23 +3,17 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ferry-ota/ferry/internal/core"
+	"github.com/ferry-ota/ferry/internal/outbox"
 )
 
 const (
-	// maxErrorLen bounds Delivery.LastError, in bytes.
-	maxErrorLen = 200
 	// maxDrain is how much of a receiver's answer is read (and dropped) so
 	// that its connection can be reused; a longer answer closes it instead.
 	maxDrain = 64 << 10
@@ -63,7 +57,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl core.Delivery, hook *core.W
 	}
 	dl.Attempts++
 	now := d.cfg.Now()
-	log = log.With("attempts", dl.Attempts, "host", hostOf(hook.URL))
+	log = log.With("attempts", dl.Attempts, "host", outbox.HostOf(hook.URL))
 
 	switch {
 	case err == nil:
@@ -71,12 +65,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dl core.Delivery, hook *core.W
 		dl.LastError = ""
 		log.Debug("webhook delivered")
 	case dl.Attempts >= d.cfg.MaxAttempts:
-		dl.LastError = errorText(err, hook.Secret)
+		dl.LastError = outbox.ErrorText(err, hook.Secret)
 		dl.NextAt = never
 		log.Warn("webhook delivery abandoned", "error", dl.LastError)
 	default:
-		dl.LastError = errorText(err, hook.Secret)
-		dl.NextAt = now.Add(d.backoff(dl.Attempts))
+		dl.LastError = outbox.ErrorText(err, hook.Secret)
+		dl.NextAt = now.Add(outbox.Backoff(d.cfg.BackoffBase, d.cfg.BackoffCap, dl.Attempts))
 		log.Warn("webhook delivery failed", "error", dl.LastError, "next_at", dl.NextAt)
 	}
 	return d.save(ctx, dl)
@@ -123,53 +117,4 @@ func (d *Dispatcher) post(ctx context.Context, dl core.Delivery, hook core.Webho
 	default:
 		return fmt.Errorf("receiver answered %s", resp.Status)
 	}
-}
-
-// backoff is the wait after the given number of failed attempts:
-// BackoffBase·2^(attempts−1), capped at BackoffCap, then varied by ±20% so
-// that events failing together do not retry in lock-step. At the cap the
-// wait may thus exceed BackoffCap by up to a fifth.
-func (d *Dispatcher) backoff(attempts int) time.Duration {
-	wait := d.cfg.BackoffBase
-	for i := 1; i < attempts && wait < d.cfg.BackoffCap; i++ {
-		wait *= 2
-	}
-	wait = min(wait, d.cfg.BackoffCap)
-	return time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))
-}
-
-// errorText turns a failed POST into a LastError that never carries the
-// secret or the URL: *url.Error repeats the URL, whose path or query may
-// hold a receiver's token, so only its cause is kept; the secret is replaced
-// in case a receiver echoes it in its status line.
-func errorText(err error, secret string) string {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		err = ue.Err
-	}
-	msg := err.Error()
-	if secret != "" {
-		msg = strings.ReplaceAll(msg, secret, "[redacted]")
-	}
-	return truncate(msg, maxErrorLen)
-}
-
-// hostOf returns the host of a webhook URL for logs, which must not show the
-// rest of it (see errorText).
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Host
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

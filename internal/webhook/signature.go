@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferry-ota/ferry/internal/outbox"
 )
 
 // DefaultTolerance is how far a signed timestamp may be from a receiver's
@@ -46,7 +48,7 @@ func Sign(secret string, ts int64, body []byte) string {
 func Verify(secret, header, tsHeader string, body []byte, now time.Time, tolerance time.Duration) error {
 	ts, err := strconv.ParseInt(tsHeader, 10, 64)
 	if err != nil {
-		return fmt.Errorf("timestamp %q is not Unix seconds: %w", truncate(tsHeader, 32), ErrTimestamp)
+		return fmt.Errorf("timestamp %q is not Unix seconds: %w", outbox.Truncate(tsHeader, 32), ErrTimestamp)
 	}
 	if skew := now.Sub(time.Unix(ts, 0)).Abs(); skew > tolerance {
 		return fmt.Errorf("timestamp %d is %s away from now: %w", ts, skew.Truncate(time.Second), ErrTimestamp)
